@@ -174,9 +174,13 @@ def _fingerprint(path: Path) -> str:
 def scan_packages(
     packages: Sequence[str],
     min_seconds: float = MIN_TRACK_SECONDS,
-    lister: Callable[[str], list[Path] | None] = package_files,
+    lister: Callable[[str], list[Path] | None] | None = None,
 ) -> tuple[list[Track], list[str]]:
-    """Music tracks of the installed packages, and the packages that were skipped (not installed)."""
+    """Music tracks of the installed packages, and the packages that were skipped (not installed).
+
+    ``lister`` maps a package to its files (default ``package_files``, i.e. dpkg).
+    """
+    lister = lister or package_files
     tracks: list[Track] = []
     skipped: list[str] = []
     for package in dict.fromkeys(packages):
@@ -307,7 +311,7 @@ def build_corpus(
     extra_tracks: Sequence[Track] = (),
     force: bool = False,
     console: Console | None = None,
-    lister: Callable[[str], list[Path] | None] = package_files,
+    lister: Callable[[str], list[Path] | None] | None = None,
 ) -> Path:
     """Scan the packages, split by track group, write ``out_dir/manifest.json`` and return its path.
 
