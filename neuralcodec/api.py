@@ -1,0 +1,493 @@
+"""The Python API: the CLI, the bench and the tests all go through these functions.
+
+    data = neuralcodec.encode(audio, 44100, bitrate="16k")      # audio: [channels, samples]
+    audio, rate = neuralcodec.decode(data)
+    neuralcodec.encode_file("song.flac", "song.mzp", bitrate="16k")
+    with neuralcodec.MzpReader("song.mzp") as r: r.read(start=30.0, duration=5.0)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+
+from . import container
+from .audio import (
+    AudioInfo,
+    StreamResampler,
+    atomic_output,
+    check_stream,
+    from_mid_side,
+    iter_blocks,
+    open_audio,
+    spool_stdin,
+    to_mid_side,
+)
+from .entropy import CODERS, RANGE_CODER, Ladder, decode_packet, default_indices, encode_packet
+from .errors import FormatError, MuzipError
+from .models.base import STEP_DIV, CodecModel
+from .models.registry import ModelEntry, find_by_hash, load_model, resolve
+from .pipeline import ChunkEncoder, decode_chunks
+from .ratecontrol import estimate_payload_bits, parse_bitrate, quantize, search_step
+
+CHUNK_FRAMES = 256  # latent frames per packet (~6 s at 44.1 kHz)
+SIDE_STEP_OFFSET = 8  # side channel quantized 2**(8/16) = 1.41x coarser than mid
+Progress = Callable[[int, int], None]  # (done, total) in model-rate samples
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' = CUDA when available; asking for CUDA without one is a clear error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MuzipError("--device cuda requested but no CUDA device is available (use --device cpu)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise MuzipError(f"unknown device '{device}' (use auto, cpu or cuda)")
+    return device
+
+
+@dataclass
+class EncodeStats:
+    duration: float
+    bytes: int
+    kbps: float
+    seconds: float
+    step_index: int
+    coder: str
+    model_id: str
+    parts: dict = field(default_factory=dict)
+
+    @property
+    def realtime(self) -> float:
+        return self.duration / max(self.seconds, 1e-9)
+
+
+def _model_range(entry: ModelEntry) -> tuple[float, float]:
+    lo, hi = entry.card.get("bitrate_range_kbps", [1.0, 256.0])
+    return float(lo), float(hi)
+
+
+def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int, samples: int, out: BinaryIO,
+                   bitrate: str | float, model: str, device: str, coder: str,
+                   progress: Progress | None) -> EncodeStats:
+    """Core encoder: audio blocks ``[channels, n]`` at ``sample_rate`` -> .mzp bytes on ``out``."""
+    t0 = time.perf_counter()
+    kbps = parse_bitrate(bitrate)
+    if coder not in CODERS:
+        raise MuzipError(f"unknown entropy coder '{coder}' (known: {', '.join(CODERS)})")
+    entry = resolve(model)
+    lo, hi = _model_range(entry)
+    if not lo <= kbps <= hi:
+        raise MuzipError(f"{kbps:g} kbit/s is outside what model '{entry.model_id}' can reach ({lo:g}-{hi:g} kbit/s)")
+    dev = resolve_device(device)
+    net = load_model(entry, dev)
+    coding = "mono" if channels == 1 else "ms"
+    n_code = 1 if channels == 1 else 2
+    enc = ChunkEncoder(net, dev, n_code, CHUNK_FRAMES)
+    rs = StreamResampler(sample_rate, net.sample_rate, channels)
+    expected = round(samples * net.sample_rate / sample_rate)
+    blocks = list(blocks) if isinstance(blocks, list) else blocks
+    for block in blocks:
+        enc.push(to_mid_side(rs(block)))
+        if progress:
+            progress(enc.received, expected)
+    enc.push(to_mid_side(rs(np.zeros((channels, 0), np.float32), last=True)))
+    y = enc.finish()
+    duration = samples / sample_rate
+    fields = {
+        "model": {"id": entry.model_id, "sha256": entry.sha256[:16], "family": entry.family},
+        "sample_rate": sample_rate, "channels": channels, "samples": samples,
+        "model_sample_rate": net.sample_rate, "model_samples": enc.received, "hop": net.hop,
+        "latent_dim": net.latent_dim, "frames": y.shape[2], "chunk_frames": CHUNK_FRAMES,
+        "context_frames": net.context_frames, "coding": coding, "step_index": 0, "step_div": STEP_DIV,
+        "side_step_offset": SIDE_STEP_OFFSET if n_code == 2 else 0, "coder": coder,
+        "ladder": Ladder().to_dict(), "encoder": "muzip 0.1.0",
+    }
+    payloads, k = _rate_control(y, net, fields, kbps * 1000 * duration)
+    fields["step_index"] = k
+    header = container.Header(fields)
+    head = header.to_bytes()
+    out.write(head)
+    offsets, pos = [], len(head)
+    for payload in payloads:
+        offsets.append(pos)
+        pos += container.write_packet(out, payload)
+    container.write_index(out, offsets, pos)
+    total = pos + container.index_size(len(offsets)) - 0
+    return EncodeStats(duration, total, total * 8 / duration / 1000, time.perf_counter() - t0, k, coder,
+                       entry.model_id, {"header": len(head), "packets": pos - len(head),
+                                        "index": container.index_size(len(offsets))})
+
+
+def _offsets(fields: dict) -> np.ndarray:
+    n = 1 if fields["coding"] == "mono" else 2
+    return np.array([0, fields["side_step_offset"]][:n], dtype=np.int64)
+
+
+def _code_all(y: np.ndarray, net: CodecModel, fields: dict, k: int) -> list[bytes]:
+    ladder = Ladder(**fields["ladder"])
+    offs = _offsets(fields)
+    prior = net.prior_q16.cpu().numpy()
+    defaults = np.stack([default_indices(prior, k + o, STEP_DIV, ladder) for o in offs])
+    chunk = fields["chunk_frames"]
+    out = []
+    for a in range(0, y.shape[2], chunk):
+        q = quantize(y[:, :, a : a + chunk], k, offs, STEP_DIV)
+        out.append(encode_packet(q, defaults, fields["coder"], ladder))
+    return out
+
+
+def _rate_control(y: np.ndarray, net: CodecModel, fields: dict, target_bits: float) -> tuple[list[bytes], int]:
+    ladder = Ladder(**fields["ladder"])
+    offs = _offsets(fields)
+    n_packets = -(-y.shape[2] // fields["chunk_frames"])
+    fixed = 8 * (len(container.Header(dict(fields, step_index=-100)).to_bytes())
+                 + n_packets * (container.PACKET_OVERHEAD + 2) + container.index_size(n_packets))
+    budget = max(target_bits - fixed, 1.0)
+    lo = int(np.floor(net.config.log2_step_min * STEP_DIV)) - 2 * STEP_DIV
+    hi = int(np.ceil(net.config.log2_step_max * STEP_DIV)) + 6 * STEP_DIV
+    cache: dict[int, float] = {}
+
+    def est(k: int) -> float:
+        if k not in cache:
+            cache[k] = estimate_payload_bits(y, k, offs, STEP_DIV, fields["chunk_frames"], ladder)
+        return cache[k]
+
+    k = search_step(budget, est, lo, hi)
+    if fields["coder"] != RANGE_CODER:
+        # zstd is not modelled by the estimate: search on real sizes directly
+        def real(kk: int) -> float:
+            return 8.0 * sum(len(p) for p in _code_all(y, net, fields, kk))
+        k = search_step(budget, real, lo, hi)
+        return _code_all(y, net, fields, k), k
+    payloads = _code_all(y, net, fields, k)
+    for _ in range(3):  # correct the estimate with measured sizes
+        real_bits = 8.0 * sum(len(p) for p in payloads)
+        if abs(real_bits - budget) <= 0.02 * budget or not lo < k < hi:
+            break
+        nk = k + (1 if real_bits > budget else -1)
+        cand = _code_all(y, net, fields, nk)
+        cand_bits = 8.0 * sum(len(p) for p in cand)
+        if abs(cand_bits - budget) >= abs(real_bits - budget):
+            break
+        k, payloads = nk, cand
+    return payloads, k
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+
+
+class MzpReader:
+    """Streaming decoder of an .mzp file (path, bytes or binary stream).
+
+    ``blocks()`` yields ``[channels, n]`` float32 audio at the original rate, packet by packet;
+    ``read(start, duration)`` seeks with the index and decodes only the packets it needs.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | bytes | BinaryIO, device: str = "cpu",
+                 group: int = 1) -> None:
+        if isinstance(source, (bytes, bytearray)):
+            self.f: BinaryIO = io.BytesIO(source)
+            self._own = True
+        elif isinstance(source, (str, os.PathLike)):
+            p = Path(source)
+            if not p.exists():
+                raise MuzipError(f"{p}: no such file")
+            if p.is_dir():
+                raise MuzipError(f"{p}: is a directory, expected an .mzp file")
+            self.f = open(p, "rb")
+            self._own = True
+        else:
+            self.f = source
+            self._own = False
+        try:
+            self.header, self.first_offset = container.read_header(self.f)
+        except BaseException:
+            self.close()
+            raise
+        h = self.header
+        if h["coder"] not in CODERS:
+            raise FormatError(f"unknown entropy coder '{h['coder']}' in header")
+        self.entry = find_by_hash(h["model"]["id"], h["model"]["sha256"])
+        self.device = resolve_device(device)
+        self.model = load_model(self.entry, self.device)
+        self.group = group
+        self.ladder = Ladder(**h["ladder"])
+        offs = _offsets(h.fields)
+        prior = self.model.prior_q16.cpu().numpy()
+        self.defaults = np.stack([default_indices(prior, h["step_index"] + o, STEP_DIV, self.ladder) for o in offs])
+        self.steps = np.power(2.0, (h["step_index"] + offs) / STEP_DIV)
+        self.log2_steps = (h["step_index"] + offs) / STEP_DIV
+        self._packets: dict[int, np.ndarray] = {}
+        self._offsets: list[int] | None = None
+        self._seq: Iterator[tuple[int, bytes]] | None = None
+
+    # context manager
+    def __enter__(self) -> MzpReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own:
+            self.f.close()
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.header["sample_rate"])
+
+    @property
+    def channels(self) -> int:
+        return int(self.header["channels"])
+
+    @property
+    def samples(self) -> int:
+        return int(self.header["samples"])
+
+    def _seekable(self) -> bool:
+        try:
+            return self.f.seekable()
+        except (AttributeError, OSError):
+            return False
+
+    def _payload(self, p: int) -> bytes:
+        if self._seekable():
+            if self._offsets is None:
+                self._offsets = container.read_index(self.f, self.header, self.first_offset)
+            self.f.seek(self._offsets[p])
+            return container.read_packet(self.f, p, self._offsets[p])
+        if self._seq is None:
+            self._seq = container.iter_packets(self.f, self.header, self.first_offset)
+        for idx, payload in self._seq:
+            if idx == p:
+                return payload
+        raise FormatError(f"file is truncated: packet {p} is missing")
+
+    def packet_latents(self, p: int) -> np.ndarray:
+        """Dequantized latents ``[ch, D, n]`` of packet ``p`` (cached: neighbours are reused)."""
+        if p not in self._packets:
+            h = self.header
+            shape = (h.coding_channels(), h["latent_dim"], h.packet_frames(p))
+            off = (self._offsets or [0] * (p + 1))[p] if self._seekable() and self._offsets else -1
+            try:
+                q = decode_packet(self._payload(p), shape, self.defaults, h["coder"], self.ladder)
+            except FormatError as exc:
+                where = f" at byte {off}" if off >= 0 and "byte" not in str(exc) else ""
+                msg = str(exc) if str(exc).startswith(("packet", "file")) else f"packet {p}{where}: {exc}"
+                raise FormatError(msg) from None
+            except Exception:  # a CRC-valid but undecodable payload
+                raise FormatError(f"packet {p} cannot be decoded (corrupted payload)") from None
+            self._packets[p] = (q * self.steps[:, None, None]).astype(np.float32)
+            for old in [k for k in self._packets if k < p - 1]:
+                del self._packets[old]
+        return self._packets[p]
+
+    def _latents(self, a: int, b: int) -> np.ndarray:
+        c = self.header["chunk_frames"]
+        parts = []
+        for p in range(a // c, (b - 1) // c + 1):
+            lat = self.packet_latents(p)
+            s, e = max(a, p * c) - p * c, min(b, (p + 1) * c) - p * c
+            parts.append(lat[:, :, s:e])
+        return np.concatenate(parts, axis=2)
+
+    def model_blocks(self, first: int = 0, last: int | None = None) -> Iterator[np.ndarray]:
+        """Model-rate coding-channel audio of packets ``first..last``."""
+        h = self.header
+        last = h.n_packets - 1 if last is None else last
+        return decode_chunks(self.model, self.device, h["frames"], h["chunk_frames"], first, last,
+                             self._latents, self.log2_steps, self.group)
+
+    def blocks(self, progress: Progress | None = None) -> Iterator[np.ndarray]:
+        """The whole file as ``[channels, n]`` blocks at the original rate, sample-exact in length."""
+        h = self.header
+        rs = StreamResampler(h["model_sample_rate"], self.sample_rate, self.channels)
+        remaining = self.samples
+        done = 0
+        total_model = h["model_samples"]
+        for block in self.model_blocks():
+            block = block[:, : max(0, total_model - done)]
+            done += block.shape[1]
+            out = rs(from_mid_side(block))
+            if progress:
+                progress(done, total_model)
+            if out.shape[1]:
+                out = out[:, :remaining]
+                remaining -= out.shape[1]
+                yield out
+        tail = rs(np.zeros((self.channels, 0), np.float32), last=True)[:, :remaining]
+        remaining -= tail.shape[1]
+        if tail.shape[1]:
+            yield tail
+        if remaining > 0:
+            yield np.zeros((self.channels, remaining), np.float32)
+
+    def read(self, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+        """Decode ``[start, start + duration)`` seconds, touching only the packets it needs."""
+        h = self.header
+        if start < 0 or (duration is not None and duration <= 0):
+            raise MuzipError("--start must be >= 0 and --duration > 0")
+        s0 = int(round(start * self.sample_rate))
+        s1 = self.samples if duration is None else min(self.samples, s0 + int(round(duration * self.sample_rate)))
+        if s0 >= self.samples:
+            raise MuzipError(f"--start {start:g} s is past the end ({self.samples / self.sample_rate:.2f} s)")
+        if s0 == 0 and s1 == self.samples:
+            return np.concatenate(list(self.blocks()), axis=1)
+        mr, hop, c = h["model_sample_rate"], h["hop"], h["chunk_frames"]
+        margin = int(0.05 * mr)  # resampler settling room, cropped below
+        m0 = max(0, int(s0 * mr / self.sample_rate) - margin)
+        m1 = min(h["model_samples"], int(np.ceil(s1 * mr / self.sample_rate)) + margin)
+        p0, p1 = m0 // (hop * c), (m1 - 1) // (hop * c)
+        model_audio = np.concatenate(list(self.model_blocks(p0, p1)), axis=1)
+        base = p0 * c * hop
+        seg = from_mid_side(model_audio[:, m0 - base : m1 - base])
+        rs = StreamResampler(mr, self.sample_rate, self.channels)
+        out = np.concatenate([rs(seg), rs(np.zeros((self.channels, 0), np.float32), last=True)], axis=1)
+        first = int(round(m0 * self.sample_rate / mr))
+        out = out[:, s0 - first : s0 - first + (s1 - s0)]
+        if out.shape[1] < s1 - s0:
+            out = np.pad(out, ((0, 0), (0, s1 - s0 - out.shape[1])))
+        return out
+
+
+# -- public API -----------------------------------------------------------------------------------
+
+
+def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
+           device: str = "auto", coder: str = RANGE_CODER) -> bytes:
+    """Encode ``[channels, samples]`` (or ``[samples]``) float audio to .mzp bytes."""
+    a = np.asarray(audio, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2:
+        raise MuzipError("audio must be [channels, samples]")
+    _check_array(a, sample_rate)
+    buf = io.BytesIO()
+    block = 1 << 16
+    _encode_stream((a[:, i : i + block] for i in range(0, a.shape[1], block)), sample_rate, a.shape[0],
+                   a.shape[1], buf, bitrate, model, device, coder, None)
+    return buf.getvalue()
+
+
+def _check_array(a: np.ndarray, sample_rate: int) -> None:
+    check_stream(AudioInfo(sample_rate, a.shape[0], a.shape[1], a.shape[0]), "audio")
+    if not np.isfinite(a).all():
+        raise MuzipError("audio contains NaN or infinite samples")
+
+
+def decode(data: bytes, device: str = "auto", start: float = 0.0, duration: float | None = None
+           ) -> tuple[np.ndarray, int]:
+    """Decode .mzp bytes to ``([channels, samples] float32, sample_rate)``."""
+    with MzpReader(data, device=resolve_device(device)) as r:
+        return r.read(start, duration), r.sample_rate
+
+
+def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, bitrate: str | float = "16k",
+                model: str = "freq", device: str = "auto", force: bool = False, quiet: bool = True,
+                coder: str = RANGE_CODER, progress: Progress | None = None) -> EncodeStats:
+    """Encode an audio file (or '-' for stdin) to ``dst`` (default: src with .mzp; '-' = stdout)."""
+    spooled = None
+    if str(src) == "-":
+        spooled = src_path = spool_stdin()
+        if dst is None:
+            dst = "-"
+    else:
+        src_path = str(src)
+    try:
+        dst = Path(src_path).with_suffix(".mzp") if dst is None else dst
+        if str(dst) != "-" and Path(dst).exists() and not force:
+            raise MuzipError(f"{dst}: already exists (use -f/--force to overwrite)")
+        if str(dst) != "-" and Path(dst).resolve() == Path(src_path).resolve():
+            raise MuzipError(f"{dst}: output would overwrite the input")
+        with open_audio(src_path) as f:
+            name = "stdin" if spooled else str(src)
+            check_stream(f, name)
+            args = (iter_blocks(f), f.samplerate, f.channels, f.frames)
+            if str(dst) == "-":
+                buf = io.BytesIO()
+                stats = _encode_stream(*args, buf, bitrate, model, device, coder, progress)
+                sys.stdout.buffer.write(buf.getvalue())
+                sys.stdout.buffer.flush()
+                return stats
+            with atomic_output(Path(dst)) as tmp, open(tmp, "wb") as out:
+                return _encode_stream(*args, out, bitrate, model, device, coder, progress)
+    finally:
+        if spooled:
+            os.unlink(spooled)
+
+
+def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, device: str = "auto",
+                force: bool = False, quiet: bool = True, start: float = 0.0, duration: float | None = None,
+                subtype: str = "PCM_16", progress: Progress | None = None, group: int = 1) -> dict:
+    """Decode an .mzp file (or '-' for stdin) to an audio file (default: src with .wav; '-' = stdout WAV)."""
+    import soundfile as sf
+
+    from .audio import _format_for
+
+    src_is_stdin = str(src) == "-"
+    if dst is None:
+        dst = "-" if src_is_stdin else Path(src).with_suffix(".wav")
+    if str(dst) != "-" and Path(dst).exists() and not force:
+        raise MuzipError(f"{dst}: already exists (use -f/--force to overwrite)")
+    if str(dst) != "-" and not src_is_stdin and Path(dst).resolve() == Path(src).resolve():
+        raise MuzipError(f"{dst}: output would overwrite the input")
+    t0 = time.perf_counter()
+    source: str | os.PathLike[str] | bytes = sys.stdin.buffer.read() if src_is_stdin else src
+    with MzpReader(source, device=resolve_device(device), group=group) as r:
+        whole = start == 0.0 and duration is None
+        if str(dst) == "-":
+            audio = np.concatenate(list(r.blocks(progress)), axis=1) if whole else r.read(start, duration)
+            _write_wav_stdout(audio, r.sample_rate)
+            n = audio.shape[1]
+        else:
+            fmt = _format_for(Path(dst))
+            n = 0
+            with atomic_output(Path(dst)) as tmp:
+                with sf.SoundFile(tmp, "w", r.sample_rate, r.channels, subtype=subtype if fmt in ("WAV", "FLAC", "AIFF") else None,
+                                  format=fmt) as out:
+                    for block in (r.blocks(progress) if whole else iter([r.read(start, duration)])):
+                        out.write(np.clip(block, -1.0, 1.0).T)
+                        n += block.shape[1]
+        return {"samples": n, "sample_rate": r.sample_rate, "channels": r.channels,
+                "duration": n / r.sample_rate, "seconds": time.perf_counter() - t0}
+
+
+def _write_wav_stdout(audio: np.ndarray, rate: int) -> None:
+    pcm = (np.clip(audio, -1, 1) * 32767).round().astype("<i2").T.tobytes()
+    ch = audio.shape[0]
+    head = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack(
+        "<IHHIIHH", 16, 1, ch, rate, rate * ch * 2, ch * 2, 16) + b"data" + struct.pack("<I", len(pcm))
+    sys.stdout.buffer.write(head + pcm)
+    sys.stdout.buffer.flush()
+
+
+def info(src: str | os.PathLike[str]) -> dict:
+    """Header fields plus measured sizes: what `muzip info` prints."""
+    p = Path(src)
+    if not p.exists():
+        raise MuzipError(f"{p}: no such file")
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        header, first = container.read_header(f)
+        offsets = container.read_index(f, header, first)
+        sizes = []
+        for i, off in enumerate(offsets):
+            f.seek(off)
+            sizes.append(len(container.read_packet(f, i, off)))
+    dur = header["samples"] / header["sample_rate"]
+    return {"header": header.fields, "file_bytes": size, "duration": dur, "kbps": size * 8 / dur / 1000,
+            "header_bytes": first + 4 - 4, "packet_payload_bytes": sum(sizes),
+            "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
+            "index_bytes": container.index_size(len(sizes)), "packets": len(sizes),
+            "packet_sizes": sizes}

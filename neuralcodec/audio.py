@@ -1,0 +1,191 @@
+"""Audio I/O, validation, resampling and the mid/side transform.
+
+Audio is always float32 shaped ``[channels, samples]`` inside muzip. Reading is done in blocks so
+that hour-long files never sit in memory whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import MuzipError
+
+MIN_RATE = 8000
+MAX_RATE = 192000
+MAX_CHANNELS = 2
+
+
+class AudioInfo:
+    """What the decoder must restore: rate, channels and the exact sample count."""
+
+    def __init__(self, sample_rate: int, channels: int, frames: int, source_channels: int) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.frames = frames
+        self.source_channels = source_channels
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def open_audio(path: str | os.PathLike[str]) -> sf.SoundFile:
+    """Open a file for block reading, turning libsndfile's errors into one-line messages."""
+    p = Path(path)
+    if not p.exists():
+        raise MuzipError(f"{p}: no such file")
+    if p.is_dir():
+        raise MuzipError(f"{p}: is a directory, expected an audio file")
+    if p.stat().st_size == 0:
+        raise MuzipError(f"{p}: file is empty")
+    try:
+        f = sf.SoundFile(str(p))
+    except Exception as exc:  # libsndfile raises several types; all mean "not readable audio"
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MuzipError(f"{p}: not a readable audio file ({msg})") from None
+    return f
+
+
+def check_stream(info: sf.SoundFile | AudioInfo, name: str) -> None:
+    """Refuse what the codec cannot represent faithfully, before any output exists."""
+    rate = info.samplerate if isinstance(info, sf.SoundFile) else info.sample_rate
+    frames = info.frames
+    channels = info.channels
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise MuzipError(f"{name}: sample rate {rate} Hz is outside the supported 8000-192000 Hz")
+    if channels > MAX_CHANNELS:
+        raise MuzipError(
+            f"{name}: {channels} channels; muzip codes mono or stereo (downmix first, e.g. "
+            f"`sox in.wav -c 2 out.wav`)"
+        )
+    if frames <= 0:
+        raise MuzipError(f"{name}: contains no audio samples")
+
+
+def iter_blocks(f: sf.SoundFile, block: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Yield ``[channels, n]`` float32 blocks; NaN/Inf samples are an error, not silence."""
+    f.seek(0)
+    pos = 0
+    while True:
+        data = f.read(block, dtype="float32", always_2d=True)
+        if data.shape[0] == 0:
+            break
+        if not np.isfinite(data).all():
+            bad = pos + int(np.argmax(~np.isfinite(data).all(axis=1)))
+            raise MuzipError(f"{f.name}: sample {bad} is NaN or infinite")
+        pos += data.shape[0]
+        yield np.ascontiguousarray(data.T)
+
+
+def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a whole file as ``[channels, samples]`` float32 (for tests, bench and small files)."""
+    with open_audio(path) as f:
+        check_stream(f, str(path))
+        blocks = list(iter_blocks(f))
+        return np.concatenate(blocks, axis=1), f.samplerate
+
+
+def write_audio(
+    path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int, subtype: str | None = None
+) -> None:
+    """Write ``[channels, samples]`` audio atomically (temp file in the same folder, then rename)."""
+    p = Path(path)
+    fmt = _format_for(p)
+    with atomic_output(p) as tmp:
+        sf.write(tmp, np.asarray(audio, dtype=np.float32).T, sample_rate, subtype=subtype, format=fmt)
+
+
+def _format_for(p: Path) -> str:
+    ext = p.suffix.lower().lstrip(".")
+    known = {k.lower(): k for k in sf.available_formats()}
+    if ext == "opus":
+        return "OGG"
+    if ext not in known:
+        raise MuzipError(f"{p}: unknown output format '.{ext}' (use .wav, .flac or .ogg)")
+    return known[ext]
+
+
+class atomic_output:
+    """Context manager yielding a temp path beside ``path``; renamed over it only on success.
+
+    A failed or interrupted write leaves the user's existing file untouched and no partial file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp: str | None = None
+
+    def __enter__(self) -> str:
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        if not folder.is_dir():
+            raise MuzipError(f"{self.path}: folder {folder} does not exist")
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        assert self.tmp is not None
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+
+
+def spool_stdin() -> str:
+    """Copy stdin to a temp file: libsndfile and our two-pass rate control need to seek."""
+    fd, tmp = tempfile.mkstemp(prefix="muzip-stdin-")
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return tmp
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """High-quality resampling of ``[channels, samples]`` with soxr (no-op when rates match)."""
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    out = soxr.resample(audio.T, rate_in, rate_out, quality="HQ")
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, audio.shape[0]).T)
+
+
+class StreamResampler:
+    """Block-wise soxr resampler whose concatenated output equals a one-shot resample."""
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+        self.identity = rate_in == rate_out
+        self.channels = channels
+        if not self.identity:
+            self._rs = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32", quality="HQ")
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        if self.identity:
+            return block
+        out = self._rs.resample_chunk(np.ascontiguousarray(block.T), last=last)
+        return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, self.channels).T)
+
+
+def to_mid_side(audio: np.ndarray) -> np.ndarray:
+    """Stereo L/R -> M/S (orthogonal up to the 1/2 scale); mono passes through."""
+    if audio.shape[0] == 1:
+        return audio
+    left, right = audio[0], audio[1]
+    return np.stack([(left + right) * 0.5, (left - right) * 0.5])
+
+
+def from_mid_side(ms: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_mid_side`."""
+    if ms.shape[0] == 1:
+        return ms
+    mid, side = ms[0], ms[1]
+    return np.stack([mid + side, mid - side])
