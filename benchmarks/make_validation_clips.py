@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from neuralcodec.data import DataError, make_validation_clips  # noqa: E402
@@ -43,12 +42,13 @@ def main(out_dir: Path, manifest: Path, count: int, seconds: float, per_track: i
         records = make_validation_clips(manifest, out_dir, count, seconds, per_track, sample_rate)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table(title=f"{len(records)} validation clips in {out_dir}")
-    for column in ("file", "package", "source", "start s", "gain"):
-        table.add_column(column, no_wrap=column != "source")
+    console.print(f"{len(records)} validation clips in {out_dir} (index: {out_dir / 'clips.json'})")
     for r in records:
-        table.add_row(r["file"], r["package"], r["source"], f"{r['start_seconds']:.0f}", f"{r['gain']:.3f}")
-    console.print(table)
+        console.print(
+            f"{r['file']}  <-  {r['source']} @ {r['start_seconds']:.0f} s"
+            + (f" (gain {r['gain']:.3f})" if r["gain"] < 1 else ""),
+            soft_wrap=True, highlight=False,
+        )
     if len(records) < count:
         console.print(f"[yellow]only {len(records)} of {count} clips: too few validation tracks[/]")
         sys.exit(1)

@@ -129,6 +129,7 @@ class ExcerptSampler(IterableDataset):
 
     @property
     def hours(self) -> float:
+        """Hours of audio this sampler draws from."""
         return sum(a.shape[0] for a in self._audio) / self.sample_rate / 3600
 
     def set_epoch(self, epoch: int) -> None:
@@ -136,6 +137,7 @@ class ExcerptSampler(IterableDataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        """Excerpts per pass; only finite samplers (``length=...``) have one."""
         if self.length is None:
             raise TypeError("an endless ExcerptSampler has no len(); pass length=...")
         return self.length
