@@ -135,7 +135,11 @@ def summary_table(summary: Sequence[dict[str, Any]], visqol: bool = True) -> Tab
         title="muzip bench (means over clips; real = measured kbit/s)",
         header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
     )
-    columns = [c for c in _CONSOLE_COLUMNS if visqol or c[0] != "visqol"]
+    any_failed = any(row["failed"] for row in summary)
+    columns = [
+        c for c in _CONSOLE_COLUMNS
+        if (visqol or c[0] != "visqol") and (any_failed or c[0] != "failed")
+    ]
     for key, title in columns:
         table.add_column(
             title, justify="left" if key == "codec" else "right", no_wrap=True, min_width=len(title)
@@ -257,8 +261,7 @@ def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
         for codec, (xs, ys) in _curves(summary, key).items():
             ax.plot(xs, ys, marker="o", label=codec)
-        ax.set_xscale("log")
-        ax.set_xlabel("real bitrate (kbit/s, from file size)")
+        _bitrate_axis(ax, [x for xs, _ in _curves(summary, key).values() for x in xs])
         unit = f" ({info.unit})" if info.unit else ""
         better = "higher" if info.higher_is_better else "lower"
         ax.set_ylabel(f"{info.label}{unit}")
@@ -277,8 +280,26 @@ def write_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
     return written
 
 
+_TICKS_KBPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 512, 1024)
+
+
+def _bitrate_axis(ax: Any, xs: Sequence[float]) -> None:
+    """Log-scaled kbit/s axis with plain tick labels at familiar bitrates."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_xlabel("real bitrate (kbit/s, from file size)")
+    if xs:
+        lo, hi = min(xs) / 1.25, max(xs) * 1.25
+        ticks = [t for t in _TICKS_KBPS if lo <= t <= hi]
+        if ticks:
+            ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _speed_plot(summary: Sequence[dict[str, Any]], path: Path, plt: Any) -> Path:
-    codecs = sorted({r["codec"] for r in summary})
+    codecs = list(dict.fromkeys(r["codec"] for r in summary))  # in the order they were run
     enc = [_mean([r["encode_rtf"] for r in summary if r["codec"] == c]) or 0.0 for c in codecs]
     dec = [_mean([r["decode_rtf"] for r in summary if r["codec"] == c]) or 0.0 for c in codecs]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)

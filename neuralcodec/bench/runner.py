@@ -622,6 +622,8 @@ def _keep_audio(config: BenchConfig, runs: list[RunRecord], workdir: Path) -> No
     for run_dir in sorted((workdir / "runs").glob("*/*")):
         codec = run_dir.parent.name
         dest = dest_root / codec
+        if not (run_dir / "decoded.npy").is_file():
+            continue  # a failed run leaves nothing worth listening to
         dest.mkdir(parents=True, exist_ok=True)
         clip_id = run_dir.name.rsplit("_", 1)[0]
         sr = sf.info(str(workdir / "clips" / f"{clip_id}.wav")).samplerate
