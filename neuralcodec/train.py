@@ -64,11 +64,13 @@ def synthetic_batches(batch: int, samples: int, seed: int) -> Iterator[torch.Ten
         yield torch.from_numpy(out)
 
 
-def corpus_batches(manifest: Path, split: str, batch: int, samples: int, seed: int) -> Iterator[torch.Tensor]:
+def corpus_batches(manifest: Path, split: str, batch: int, samples: int, seed: int,
+                   augment: bool = True) -> Iterator[torch.Tensor]:
     """Stereo excerpts from the Debian-music (or FMA) corpus built by ``muzip data``."""
     from .data import ExcerptSampler
 
-    sampler = ExcerptSampler(manifest, split, sample_rate=44100, excerpt_seconds=samples / 44100, seed=seed)
+    sampler = ExcerptSampler(manifest, split, sample_rate=44100, excerpt_seconds=samples / 44100, seed=seed,
+                             augment=augment)
     it = iter(sampler)
     while True:
         xs = [torch.as_tensor(next(it))[..., :samples] for _ in range(batch)]
@@ -169,7 +171,7 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
         val = [next(synthetic_batches(8, samples * 2, 12345))]
     else:
         batches = corpus_batches(data, "train", cfg.batch, samples, cfg.seed + start)
-        vgen = corpus_batches(data, "validation", 8, samples * 2, 12345)
+        vgen = corpus_batches(data, "validation", 8, samples * 2, 12345, augment=False)
         val = [next(vgen)]
     val_mono = [to_mono_views(v, random.Random(0)) for v in val]
     val_steps = (model.config.log2_step_max, 0.0, -2.0, model.config.log2_step_min)
@@ -190,10 +192,10 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            bar.update(task, advance=1, loss=float(terms["loss"]), kbps=float(terms["kbps"].mean()))
+            bar.update(task, advance=1, loss=float(terms["loss"].detach()), kbps=float(terms["kbps"].mean()))
             done = step + 1
             if done % cfg.val_every == 0 or done == cfg.steps:
-                rec = {"step": done, "wall_s": round(time.time() - t0, 1), "loss": float(terms["loss"]),
+                rec = {"step": done, "wall_s": round(time.time() - t0, 1), "loss": float(terms["loss"].detach()),
                        **{k: round(v, 4) for k, v in validate(model, val_mono, val_steps).items()}}
                 history.append(rec)
                 with open(out_dir / "history.jsonl", "a") as fh:
