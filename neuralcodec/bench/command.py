@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from neuralcodec.bench.codecs import BUILTIN_CODECS, parse_external, resolve_codecs
 from neuralcodec.bench.units import BenchError, parse_kbps_list, parse_name_list
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from neuralcodec.bench.runner import BenchResults
 
 DEFAULT_BITRATES = "8k,16k,32k,64k"
 DEFAULT_CODECS = ",".join(BUILTIN_CODECS)
@@ -29,7 +34,7 @@ def _codec_names(ctx: click.Context, param: click.Parameter, value: str) -> list
         raise click.BadParameter(str(exc)) from exc
 
 
-class _RichProgress:
+class RichProgress:
     """Adapts the runner's progress events to one rich progress bar per phase."""
 
     def __init__(self, progress: Any) -> None:
@@ -88,8 +93,8 @@ def bench_command(
     """Compare muzip with MP3, Opus and resampling on INPUTS (audio files or folders).
 
     Every clip is encoded and decoded by every codec at every bitrate; the real bitrate is
-    measured from the file size. Writes results.json, report.md and PNG rate-quality plots
-    to --out and prints a summary table. A codec that fails is reported and the rest goes on.
+    measured from the file size. Writes results.json, summary.csv, report.md and PNG
+    rate-quality plots to --out and prints a summary table. A codec that fails is reported and the rest goes on.
     Exit status: 0 when at least one run succeeded, 1 when none did, 2 for bad usage.
     """
     from rich.console import Console
@@ -102,7 +107,7 @@ def bench_command(
         TimeRemainingColumn,
     )
 
-    from neuralcodec.bench.report import summary_table, write_report
+    from neuralcodec.bench.report import write_report
     from neuralcodec.bench.runner import BenchConfig, run_bench
 
     err = Console(stderr=True)
@@ -128,20 +133,31 @@ def bench_command(
     try:
         with Progress(*columns, console=err, disable=quiet, transient=False) as progress:
             results = run_bench(
-                config, _RichProgress(progress), log=None if quiet else lambda m: progress.console.print(m)
+                config, RichProgress(progress), log=None if quiet else lambda m: progress.console.print(m)
             )
     except BenchError as exc:
         raise click.UsageError(str(exc)) from exc
     data = write_report(results, out_dir)
-    ok = sum(1 for r in results.runs if r.ok)
     if not quiet:
-        Console().print(summary_table(data["summary"], visqol=visqol))
-        for status in results.codecs:
-            if status.error and status.startup_s is None:
-                err.print(f"[yellow]{status.name}: not run: {status.error}[/yellow]")
-        failed = len(results.runs) - ok
-        if failed:
-            err.print(f"[yellow]{failed} of {len(results.runs)} runs failed; see {out_dir / 'report.md'}[/yellow]")
-        err.print(f"wrote {out_dir / 'results.json'}, {out_dir / 'report.md'} and plots in {results.elapsed_s:.1f} s")
-    if ok == 0:
+        print_outcome(results, data, out_dir, err)
+    if not any(r.ok for r in results.runs):
         raise click.ClickException(f"every codec run failed; see {out_dir / 'report.md'}")
+
+
+def print_outcome(results: BenchResults, data: dict[str, Any], out_dir: Path, err: Console) -> None:
+    """The summary table on stdout; codecs that could not run, failures and paths on stderr."""
+    from rich.console import Console
+
+    from neuralcodec.bench.report import summary_table
+
+    Console().print(summary_table(data["summary"], visqol=bool(data["config"]["visqol"])))
+    for status in results.codecs:
+        if status.error and status.startup_s is None:
+            err.print(f"[yellow]{status.name}: not run: {status.error}[/yellow]")
+    failed = sum(1 for r in results.runs if not r.ok)
+    if failed:
+        err.print(f"[yellow]{failed} of {len(results.runs)} runs failed; see {out_dir / 'report.md'}[/yellow]")
+    err.print(
+        f"wrote {out_dir / 'results.json'}, report.md, summary.csv and plots "
+        f"in {results.elapsed_s:.1f} s"
+    )

@@ -5,6 +5,7 @@ Plots put the *measured* bitrate (file size x 8 / duration) on the x axis, never
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Sequence
@@ -117,10 +118,10 @@ _CONSOLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("target_kbps", "kbps"),
     ("real_kbps", "real"),
     ("visqol", "ViSQOL"),
-    ("lsd_db", "LSD dB"),
+    ("lsd_db", "LSD"),
     ("si_sdr_db", "SI-SDR"),
-    ("encode_rtf", "enc xRT"),
-    ("decode_rtf", "dec xRT"),
+    ("encode_rtf", "enc×RT"),
+    ("decode_rtf", "dec×RT"),
     ("peak_mib", "MiB"),
     ("failed", "fail"),
 )
@@ -132,8 +133,9 @@ def summary_table(summary: Sequence[dict[str, Any]], visqol: bool = True) -> Tab
     from rich.table import Table
 
     table = Table(
-        title="muzip bench (means over clips; real = measured kbit/s)",
-        header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+        title="muzip bench (means over clips)",
+        caption="real = measured kbit/s; LSD, SI-SDR in dB; ×RT = realtime factor",
+        header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )
     any_failed = any(row["failed"] for row in summary)
     columns = [
@@ -233,6 +235,22 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "codec", "target_kbps", "real_kbps", "visqol", "lsd_db", "si_sdr_db", "mel_distance",
+    "mse", "mae", "r2", "encode_rtf", "decode_rtf", "encode_peak_mib", "decode_peak_mib",
+    "clips", "failed",
+)
+
+
+def write_csv(data: dict[str, Any], path: Path) -> None:
+    """summary.csv: one row per (codec, bitrate), for spreadsheets and RESULTS.md tables."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in data["summary"]:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in SUMMARY_FIELDS})
+
+
 def _curves(summary: Sequence[dict[str, Any]], key: str) -> dict[str, tuple[list[float], list[float]]]:
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for row in sorted(summary, key=lambda r: (r["codec"], r["target_kbps"])):
@@ -321,10 +339,11 @@ def _speed_plot(summary: Sequence[dict[str, Any]], path: Path, plt: Any) -> Path
 
 
 def write_report(results: BenchResults, out_dir: Path) -> dict[str, Any]:
-    """Write results.json, report.md and the PNG plots into ``out_dir``; return the JSON data."""
+    """Write results.json, summary.csv, report.md and the PNG plots; return the JSON data."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = results.to_dict()
     write_json(data, out_dir / "results.json")
+    write_csv(data, out_dir / "summary.csv")
     write_plots(data, out_dir)
     (out_dir / "report.md").write_text(render_markdown(data), encoding="utf-8")
     return data
