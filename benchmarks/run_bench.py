@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds,
             visqol=not args.no_visqol,
             keep_audio=args.keep_audio,
-            force=args.force,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err) as progress:

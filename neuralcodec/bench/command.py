@@ -120,7 +120,7 @@ def bench_command(
             raise BenchError(f"{taken[0]} exists; use --force to overwrite or choose another --out")
         config = BenchConfig(
             inputs=list(inputs), bitrates=bitrates, codecs=specs, out_dir=out_dir, jobs=jobs,
-            seconds=seconds, visqol=visqol, keep_audio=keep_audio, force=force, max_delay_s=max_delay,
+            seconds=seconds, visqol=visqol, keep_audio=keep_audio, max_delay_s=max_delay,
         )
         config.validate()
     except BenchError as exc:

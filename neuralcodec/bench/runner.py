@@ -89,7 +89,6 @@ class BenchConfig:
     seconds: float | None = None
     visqol: bool = True
     keep_audio: bool = False
-    force: bool = False
     max_delay_s: float = 0.25
 
     def validate(self) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from bench_testutil import write_music
 
 from neuralcodec.bench.align import align
 from neuralcodec.bench.codecs import (
@@ -49,8 +49,8 @@ def _round_trip(codec: Codec, wav: Path, kbps: float, tmp_path: Path) -> tuple[f
 
 
 @pytest.mark.parametrize("kbps", [16.0, 64.0])
-def test_mp3_round_trip(music_file: Callable[..., Path], tmp_path: Path, kbps: float) -> None:
-    wav = music_file(seconds=5.0)
+def test_mp3_round_trip(tmp_path: Path, kbps: float) -> None:
+    wav = write_music(tmp_path / "clip.wav", seconds=5.0)
     real, m = _round_trip(Mp3Codec(), wav, kbps, tmp_path)
     assert real == pytest.approx(kbps, rel=0.1)
     assert m["si_sdr_db"] > (0.0 if kbps < 32 else 8.0)  # alignment found lame's delay
@@ -65,46 +65,46 @@ def test_mp3_snaps_to_a_legal_bitrate() -> None:
 
 @pytest.mark.skipif(not HAVE_OPUSENC, reason="opus-tools (opusenc/opusdec) not installed")
 @pytest.mark.parametrize("kbps", [8.0, 32.0])
-def test_opus_round_trip_with_opus_tools(music_file: Callable[..., Path], tmp_path: Path, kbps: float) -> None:
+def test_opus_round_trip_with_opus_tools(tmp_path: Path, kbps: float) -> None:
     codec = OpusCodec("opusenc")
-    real, m = _round_trip(codec, music_file(seconds=5.0), kbps, tmp_path)
+    real, m = _round_trip(codec, write_music(tmp_path / "clip.wav", seconds=5.0), kbps, tmp_path)
     assert codec.backend == "opusenc"
     assert real == pytest.approx(kbps, rel=0.3)  # VBR on a short synthetic clip + Ogg overhead
     assert m["lsd_db"] < 40.0
 
 
 @pytest.mark.skipif(not HAVE_SF_OPUS, reason="this libsndfile has no Ogg/Opus writer")
-def test_opus_round_trip_with_libsndfile(music_file: Callable[..., Path], tmp_path: Path) -> None:
+def test_opus_round_trip_with_libsndfile(tmp_path: Path) -> None:
     codec = OpusCodec("libsndfile")
-    real, _ = _round_trip(codec, music_file(seconds=5.0), 32.0, tmp_path)
+    real, _ = _round_trip(codec, write_music(tmp_path / "clip.wav", seconds=5.0), 32.0, tmp_path)
     assert codec.backend == "libsndfile"
     assert real == pytest.approx(32.0, rel=0.3)
 
 
 @pytest.mark.parametrize(("kbps", "channels"), [(16.0, 2), (64.0, 1)])
 def test_resample_round_trip_fits_the_budget(
-    music_file: Callable[..., Path], tmp_path: Path, kbps: float, channels: int
+    tmp_path: Path, kbps: float, channels: int
 ) -> None:
     codec = ResampleCodec()
-    real, m = _round_trip(codec, music_file(seconds=5.0, channels=channels), kbps, tmp_path)
+    real, m = _round_trip(codec, write_music(tmp_path / "clip.wav", seconds=5.0, channels=channels), kbps, tmp_path)
     assert 0.85 * kbps <= real <= kbps  # the largest rate whose FLAC file fits
     assert "Hz" in codec.detail
     assert np.isfinite(m["lsd_db"])
 
 
-def test_resample_is_lossless_when_the_budget_allows(music_file: Callable[..., Path], tmp_path: Path) -> None:
-    wav = music_file(seconds=1.0, channels=1, sr=8000)
+def test_resample_is_lossless_when_the_budget_allows(tmp_path: Path) -> None:
+    wav = write_music(tmp_path / "clip.wav", seconds=1.0, channels=1, sr=8000)
     real, m = _round_trip(ResampleCodec(), wav, 500.0, tmp_path)
     assert real < 500.0
     assert m["mse"] < 1e-9
 
 
-def test_external_codec_from_templates(music_file: Callable[..., Path], tmp_path: Path) -> None:
+def test_external_codec_from_templates(tmp_path: Path) -> None:
     copy = f"{sys.executable} -c \"import shutil,sys; shutil.copy(sys.argv[1], sys.argv[2])\" {{in}} {{out}}"
     spec = parse_external("copycat.wav", copy, copy)
     codec = make_codec(CodecSpec(spec.name, spec))
     assert isinstance(codec, ExternalCodec)
-    real, m = _round_trip(codec, music_file(seconds=1.0), 16.0, tmp_path)
+    real, m = _round_trip(codec, write_music(tmp_path / "clip.wav", seconds=1.0), 16.0, tmp_path)
     assert real > 700  # an uncompressed copy: the real bitrate tells the truth, not the flag
     assert m["mse"] == 0.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import synth_music
+from bench_testutil import synth_music
 
 from neuralcodec.bench.align import align, apply_delay, estimate_delay
 from neuralcodec.bench.metrics import METRICS, VisqolScorer, compute_metrics, si_sdr

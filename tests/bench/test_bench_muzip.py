@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bench_testutil import write_music
 from click.testing import CliRunner
 
 from neuralcodec.bench.command import bench_command
@@ -26,11 +26,11 @@ def _install_tiny_freq_model(folder: Path) -> None:
 
 
 def test_muzip_codec_runs_through_the_api_and_missing_models_fail_alone(
-    music_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _install_tiny_freq_model(tmp_path / "models")
     monkeypatch.setenv("MUZIP_MODELS", str(tmp_path / "models"))  # inherited by the worker
-    clip = music_file("song.wav", seconds=2.0)
+    clip = write_music(tmp_path / "song.wav", seconds=2.0)
     out = tmp_path / "out"
     args = [str(clip), "--codecs", "freq,time,resample", "--bitrates", "16k", "--no-visqol", "--out", str(out)]
     result = CliRunner().invoke(bench_command, args)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from bench_testutil import write_music
 from click.testing import CliRunner
 
 from neuralcodec.bench.command import bench_command
 
 
 def test_two_clip_bench_writes_results_report_and_plots(
-    music_file: Callable[..., Path], tmp_path: Path
+    tmp_path: Path
 ) -> None:
     clips = tmp_path / "clips"
-    music_file("clips/one.wav", seconds=4.0, seed=1)
-    music_file("clips/nested/two.flac", seconds=3.0, sr=32000, channels=1, seed=2)
+    write_music(tmp_path / "clips/one.wav", seconds=4.0, seed=1)
+    write_music(tmp_path / "clips/nested/two.flac", seconds=3.0, sr=32000, channels=1, seed=2)
     (clips / "notes.txt").write_text("not audio")
     out = tmp_path / "out"
     broken = f"{sys.executable} -c \"raise SystemExit('boom')\" {{in}} {{out}}"

@@ -1,12 +1,14 @@
-"""Shared helpers for the bench tests: deterministic music-like test audio."""
+"""Shared helpers for the bench tests: deterministic music-like test audio.
+
+Not a conftest.py on purpose: the top-level tests/conftest.py is imported as ``conftest``
+by other test modules, and a second conftest module here would shadow it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 
@@ -32,14 +34,10 @@ def synth_music(seconds: float, sr: int = 44100, channels: int = 2, seed: int = 
     return (0.8 * out / np.max(np.abs(out))).astype(np.float32)
 
 
-@pytest.fixture
-def music_file(tmp_path: Path) -> Callable[..., Path]:
-    """Factory: write a synthetic clip to tmp_path and return its path."""
-
-    def make(name: str = "clip.wav", seconds: float = 5.0, sr: int = 44100, channels: int = 2, seed: int = 0) -> Path:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(path), synth_music(seconds, sr, channels, seed).T, sr, subtype="PCM_16")
-        return path
-
-    return make
+def write_music(
+    path: Path, seconds: float = 5.0, sr: int = 44100, channels: int = 2, seed: int = 0
+) -> Path:
+    """Write a synthetic 16-bit clip to ``path`` (parents created) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), synth_music(seconds, sr, channels, seed).T, sr, subtype="PCM_16")
+    return path
