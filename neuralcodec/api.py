@@ -96,7 +96,6 @@ def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int
     enc = ChunkEncoder(net, dev, n_code, CHUNK_FRAMES)
     rs = StreamResampler(sample_rate, net.sample_rate, channels)
     expected = round(samples * net.sample_rate / sample_rate)
-    blocks = list(blocks) if isinstance(blocks, list) else blocks
     for block in blocks:
         enc.push(to_mid_side(rs(block)))
         if progress:
@@ -123,7 +122,7 @@ def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int
         offsets.append(pos)
         pos += container.write_packet(out, payload)
     container.write_index(out, offsets, pos)
-    total = pos + container.index_size(len(offsets)) - 0
+    total = pos + container.index_size(len(offsets))
     return EncodeStats(duration, total, total * 8 / duration / 1000, time.perf_counter() - t0, k, coder,
                        entry.model_id, {"header": len(head), "packets": pos - len(head),
                                         "index": container.index_size(len(offsets))})

@@ -91,7 +91,7 @@ def read_header(f: BinaryIO) -> tuple[Header, int]:
     body = _read_exact(f, n, "header", 10)
     (crc,) = struct.unpack("<I", _read_exact(f, 4, "header checksum", 10 + n))
     if zlib.crc32(pre + body) != crc:
-        raise FormatError("header is corrupted (CRC mismatch in bytes 4-%d)" % (10 + n))
+        raise FormatError(f"header is corrupted (CRC mismatch in bytes 4-{10 + n})")
     try:
         fields = json.loads(body)
     except ValueError:

@@ -226,6 +226,7 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
               help="Checkpoint folder (training resumes from it).")
 @click.option("--steps", type=int, default=10000, show_default=True)
 @click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--frames", type=int, default=48, show_default=True, help="Latent frames per excerpt (x1024 samples).")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--lam", type=float, default=0.01, show_default=True, help="Loss per kbit/s of rate.")
 @click.option("--val-every", type=int, default=250, show_default=True)
@@ -233,7 +234,7 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
 @click.option("--synthetic", is_flag=True, help="Train on generated audio (smoke tests, CI).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
 @click.option("-q", "--quiet", is_flag=True)
-def train_command(data: Path | None, family: str, out_dir: Path, steps: int, batch: int, lr: float, lam: float,
+def train_command(data: Path | None, family: str, out_dir: Path, steps: int, batch: int, frames: int, lr: float, lam: float,
                   val_every: int, threads: int, synthetic: bool, device: str, quiet: bool) -> None:
     """Train or fine-tune a model on DATA (a corpus manifest.json or folder from `muzip data`)."""
     from .errors import MuzipError
@@ -247,7 +248,7 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
     if device != "cpu":
         raise MuzipError("this build trains on cpu; CUDA training runs the same loop with --device cuda "
                          "once a GPU is present")
-    cfg = TrainConfig(model=family, steps=steps, batch=batch, lr=lr, lam=lam, val_every=val_every,
+    cfg = TrainConfig(model=family, steps=steps, batch=batch, frames=frames, lr=lr, lam=lam, val_every=val_every,
                       ckpt_every=val_every, threads=threads)
     run(cfg, None if synthetic else data, out_dir, quiet=quiet)
     click.echo(f"checkpoint: {out_dir / 'checkpoint.pt'}  (host {platform.node()}, {torch.get_num_threads()} threads)",

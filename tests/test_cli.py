@@ -198,8 +198,8 @@ def test_seek_options(mzp: Path, tmp_path: Path) -> None:
 def test_subprocess_pipes(wav, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`muzip encode - -o - | muzip decode - -o -` works as a real process with the tiny model."""
     src = wav(seconds=1.5)
-    boot = ("import sys; sys.path.insert(0, %r); import conftest; from neuralcodec.cli import main; main()"
-            % str(Path(__file__).parent))
+    here = str(Path(__file__).parent)
+    boot = f"import sys; sys.path.insert(0, {here!r}); import conftest; from neuralcodec.cli import main; main()"
     enc = subprocess.run([sys.executable, "-c", boot, "encode", "-", "-o", "-", "-m", TINY_FREQ, "-q"],
                          input=src.read_bytes(), capture_output=True, check=True)
     assert enc.stdout[:4] == b"MUZP"

@@ -129,16 +129,15 @@ def test_decoder_uses_only_integers_from_file() -> None:
     data = nc.encode(x, 44100, "16k", model=TINY_FREQ)
     with MzpReader(data) as r:
         q1 = [np.round(r.packet_latents(p) / r.steps[:, None, None]) for p in range(r.header.n_packets)]
+        params = list(r.model.parameters())
+        saved = [prm.detach().clone() for prm in params]
         with torch.no_grad():
-            for prm in r.model.parameters():
-                saved = [p.clone() for p in r.model.parameters()]
-                break
-            for prm in r.model.parameters():
+            for prm in params:
                 prm.add_(1e-3 * torch.randn_like(prm))
         r._packets.clear()
         q2 = [np.round(r.packet_latents(p) / r.steps[:, None, None]) for p in range(r.header.n_packets)]
         with torch.no_grad():
-            for prm, s in zip(r.model.parameters(), saved + list(r.model.parameters())[len(saved):], strict=False):
+            for prm, s in zip(params, saved, strict=True):
                 prm.copy_(s)
     assert all(np.array_equal(a, b) for a, b in zip(q1, q2, strict=True))
 
