@@ -47,7 +47,8 @@ class RichProgress:
 
     def advance(self, task: str, description: str) -> None:
         title = "coding" if task == "coding" else "ViSQOL"
-        self._progress.update(self._tasks[task], advance=1, description=f"{title}: {description}")
+        short = description if len(description) <= 36 else description[:35] + "…"
+        self._progress.update(self._tasks[task], advance=1, description=f"{title}: {short}")
 
 
 @click.command(name="bench")

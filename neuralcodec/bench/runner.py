@@ -66,7 +66,7 @@ class ProgressSink(Protocol):
         """A phase with ``total`` steps starts."""
 
     def advance(self, task: str, description: str) -> None:
-        """One step of ``task`` finished; ``description`` says what runs next."""
+        """One step of ``task`` finished; ``description`` names it."""
 
 
 class _NoProgress:
@@ -568,7 +568,7 @@ def _visqol_phase(
     def record(idx: int, value: float | None, error: str | None) -> None:
         runs[idx].metrics["visqol"] = value
         runs[idx].visqol_error = error
-        progress.advance("visqol", f"ViSQOL {runs[idx].codec} {format_kbps(runs[idx].target_kbps)}k {runs[idx].clip}")
+        progress.advance("visqol", f"{runs[idx].codec} {format_kbps(runs[idx].target_kbps)}k {runs[idx].clip}")
 
     jobs = min(config.jobs, len(pairs))
     if jobs <= 1:
