@@ -1,6 +1,20 @@
-"""muzip: a neural music codec (package ``neuralcodec``, command ``muzip``)."""
+"""muzip: a neural music codec (package ``neuralcodec``, command ``muzip``).
 
-from .api import MzpReader, decode, decode_file, encode, encode_file, info
+The API is imported lazily so that tools which only need the container or the bench helpers do
+not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["MzpReader", "decode", "decode_file", "encode", "encode_file", "info"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -207,6 +207,19 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
     return model
 
 
+def update_manifest(models_folder: Path, entry: dict) -> Path:
+    """Add ``entry`` to ``models/manifest.json``; it becomes its family's default (last wins)."""
+    path = models_folder / "manifest.json"
+    data = json.loads(path.read_text()) if path.exists() else {"format": 1, "models": []}
+    data["models"] = [m for m in data["models"] if m["id"] != entry["id"]]
+    for m in data["models"]:
+        if m["family"] == entry["family"]:
+            m["default"] = False
+    data["models"].append(dict(entry, default=True))
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
 def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
     """Checkpoint -> ``models/<family>-<sha8>.pt`` (fp16 weights) and its manifest entry."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -233,9 +246,12 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
 @click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
 @click.option("--synthetic", is_flag=True, help="Train on generated audio (smoke tests, CI).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--export", "export_to", type=click.Path(path_type=Path), default=None,
+              help="After training, write fp16 weights + manifest entry into this models/ folder.")
 @click.option("-q", "--quiet", is_flag=True)
 def train_command(data: Path | None, family: str, out_dir: Path, steps: int, batch: int, frames: int, lr: float, lam: float,
-                  val_every: int, threads: int, synthetic: bool, device: str, quiet: bool) -> None:
+                  val_every: int, threads: int, synthetic: bool, device: str, export_to: Path | None,
+                  quiet: bool) -> None:
     """Train or fine-tune a model on DATA (a corpus manifest.json or folder from `muzip data`)."""
     from .errors import MuzipError
 
@@ -250,7 +266,15 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
                          "once a GPU is present")
     cfg = TrainConfig(model=family, steps=steps, batch=batch, frames=frames, lr=lr, lam=lam, val_every=val_every,
                       ckpt_every=val_every, threads=threads)
+    t0 = time.time()
     run(cfg, None if synthetic else data, out_dir, quiet=quiet)
+    if export_to is not None:
+        cpu = platform.processor() or platform.machine()
+        card = {"training_data": str(data) if data else "synthetic",
+                "hardware": f"{cpu}, {torch.get_num_threads()} threads", "wall_s_this_run": round(time.time() - t0)}
+        entry = export(out_dir / "checkpoint.pt", export_to, card)
+        update_manifest(export_to, entry)
+        click.echo(f"exported {entry['id']} to {export_to}", err=True)
     click.echo(f"checkpoint: {out_dir / 'checkpoint.pt'}  (host {platform.node()}, {torch.get_num_threads()} threads)",
                err=True)
 
