@@ -260,17 +260,18 @@ class MzpReader:
         except (AttributeError, OSError):
             return False
 
-    def _payload(self, p: int) -> bytes:
+    def _payload(self, p: int) -> tuple[bytes, int]:
+        """Packet ``p``'s CRC-checked payload and its byte offset (-1 when streaming)."""
         if self._seekable():
             if self._offsets is None:
                 self._offsets = container.read_index(self.f, self.header, self.first_offset)
             self.f.seek(self._offsets[p])
-            return container.read_packet(self.f, p, self._offsets[p])
+            return container.read_packet(self.f, p, self._offsets[p]), self._offsets[p]
         if self._seq is None:
             self._seq = container.iter_packets(self.f, self.header, self.first_offset)
         for idx, payload in self._seq:
             if idx == p:
-                return payload
+                return payload, -1
         raise FormatError(f"file is truncated: packet {p} is missing")
 
     def packet_latents(self, p: int) -> np.ndarray:
@@ -278,15 +279,14 @@ class MzpReader:
         if p not in self._packets:
             h = self.header
             shape = (h.coding_channels(), h["latent_dim"], h.packet_frames(p))
-            off = (self._offsets or [0] * (p + 1))[p] if self._seekable() and self._offsets else -1
+            payload, off = self._payload(p)
+            where = f"packet {p}" + (f" at byte {off}" if off >= 0 else "")
             try:
-                q = decode_packet(self._payload(p), shape, self.defaults, h["coder"], self.ladder)
+                q = decode_packet(payload, shape, self.defaults, h["coder"], self.ladder)
             except FormatError as exc:
-                where = f" at byte {off}" if off >= 0 and "byte" not in str(exc) else ""
-                msg = str(exc) if str(exc).startswith(("packet", "file")) else f"packet {p}{where}: {exc}"
-                raise FormatError(msg) from None
-            except Exception:  # a CRC-valid but undecodable payload
-                raise FormatError(f"packet {p} cannot be decoded (corrupted payload)") from None
+                raise FormatError(f"{where}: {exc}") from None
+            except Exception:  # a CRC-valid payload the coder cannot parse
+                raise FormatError(f"{where} cannot be decoded (corrupted payload)") from None
             self._packets[p] = (q * self.steps[:, None, None]).astype(np.float32)
             for old in [k for k in self._packets if k < p - 1]:
                 del self._packets[old]
@@ -446,9 +446,8 @@ def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
     with MzpReader(source, device=resolve_device(device), group=group) as r:
         whole = start == 0.0 and duration is None
         if str(dst) == "-":
-            audio = np.concatenate(list(r.blocks(progress)), axis=1) if whole else r.read(start, duration)
-            _write_wav_stdout(audio, r.sample_rate)
-            n = audio.shape[1]
+            n = _write_wav_stdout(r.blocks(progress) if whole else iter([r.read(start, duration)]),
+                                  r.samples if whole else None, r.channels, r.sample_rate)
         else:
             fmt = _format_for(Path(dst))
             n = 0
@@ -462,13 +461,21 @@ def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
                 "duration": n / r.sample_rate, "seconds": time.perf_counter() - t0}
 
 
-def _write_wav_stdout(audio: np.ndarray, rate: int) -> None:
-    pcm = (np.clip(audio, -1, 1) * 32767).round().astype("<i2").T.tobytes()
-    ch = audio.shape[0]
-    head = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, ch, rate, rate * ch * 2, ch * 2, 16) + b"data" + struct.pack("<I", len(pcm))
-    sys.stdout.buffer.write(head + pcm)
-    sys.stdout.buffer.flush()
+def _write_wav_stdout(blocks: Iterator[np.ndarray], samples: int | None, channels: int, rate: int) -> int:
+    """Stream 16-bit WAV to stdout; the header is exact because the length is known up front."""
+    out = sys.stdout.buffer
+    if samples is None:  # a seek: one block, length known once decoded
+        first = next(blocks)
+        blocks, samples = iter([first]), first.shape[1]
+    size = samples * channels * 2
+    out.write(b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack(
+        "<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) + b"data" + struct.pack("<I", size))
+    n = 0
+    for block in blocks:
+        out.write((np.clip(block, -1, 1) * 32767).round().astype("<i2").T.tobytes())
+        n += block.shape[1]
+    out.flush()
+    return n
 
 
 def info(src: str | os.PathLike[str]) -> dict:
@@ -486,7 +493,7 @@ def info(src: str | os.PathLike[str]) -> dict:
             sizes.append(len(container.read_packet(f, i, off)))
     dur = header["samples"] / header["sample_rate"]
     return {"header": header.fields, "file_bytes": size, "duration": dur, "kbps": size * 8 / dur / 1000,
-            "header_bytes": first + 4 - 4, "packet_payload_bytes": sum(sizes),
+            "header_bytes": first, "packet_payload_bytes": sum(sizes),
             "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
             "index_bytes": container.index_size(len(sizes)), "packets": len(sizes),
             "packet_sizes": sizes}
