@@ -79,7 +79,7 @@ def _model_range(entry: ModelEntry) -> tuple[float, float]:
 
 def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int, samples: int, out: BinaryIO,
                    bitrate: str | float, model: str, device: str, coder: str,
-                   progress: Progress | None) -> EncodeStats:
+                   progress: Progress | None, step_index: int | None = None) -> EncodeStats:
     """Core encoder: audio blocks ``[channels, n]`` at ``sample_rate`` -> .mzp bytes on ``out``."""
     t0 = time.perf_counter()
     kbps = parse_bitrate(bitrate)
@@ -112,7 +112,10 @@ def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int
         "side_step_offset": SIDE_STEP_OFFSET if n_code == 2 else 0, "coder": coder,
         "ladder": Ladder().to_dict(), "encoder": "muzip 0.1.0",
     }
-    payloads, k = _rate_control(y, net, fields, kbps * 1000 * duration)
+    if step_index is None:
+        payloads, k = _rate_control(y, net, fields, kbps * 1000 * duration)
+    else:  # fixed quantizer (constant quality); the bitrate follows the music
+        payloads, k = _code_all(y, net, fields, step_index), step_index
     fields["step_index"] = k
     header = container.Header(fields)
     head = header.to_bytes()
@@ -364,8 +367,11 @@ class MzpReader:
 
 
 def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
-           device: str = "auto", coder: str = RANGE_CODER) -> bytes:
-    """Encode ``[channels, samples]`` (or ``[samples]``) float audio to .mzp bytes."""
+           device: str = "auto", coder: str = RANGE_CODER, step_index: int | None = None) -> bytes:
+    """Encode ``[channels, samples]`` (or ``[samples]``) float audio to .mzp bytes.
+
+    ``step_index`` fixes the quantizer instead of targeting ``bitrate`` (constant quality).
+    """
     a = np.asarray(audio, dtype=np.float32)
     if a.ndim == 1:
         a = a[None]
@@ -375,7 +381,7 @@ def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", mo
     buf = io.BytesIO()
     block = 1 << 16
     _encode_stream((a[:, i : i + block] for i in range(0, a.shape[1], block)), sample_rate, a.shape[0],
-                   a.shape[1], buf, bitrate, model, device, coder, None)
+                   a.shape[1], buf, bitrate, model, device, coder, None, step_index)
     return buf.getvalue()
 
 
