@@ -42,8 +42,21 @@ class Snake(nn.Module):
         return x + torch.sin(a * x).pow(2) / (a + 1e-9)
 
 
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels at each time step: per-frame statistics, so a chunk's output does not
+    depend on where the chunk starts (a GroupNorm over time would break seamless chunking)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
 class ResUnit(nn.Module):
-    """Dilated residual unit for the waveform model."""
+    """Dilated residual unit for the waveform model; a small learned gain keeps deep stacks from
+    growing activations stage by stage (an unscaled stack diverged in our first run)."""
 
     def __init__(self, channels: int, dilation: int, kernel: int = 7) -> None:
         super().__init__()
@@ -53,6 +66,7 @@ class ResUnit(nn.Module):
             Snake(channels),
             nn.Conv1d(channels, channels, 1),
         )
+        self.gamma = nn.Parameter(torch.full((1, channels, 1), 0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.net(x)
+        return x + self.gamma * self.net(x)

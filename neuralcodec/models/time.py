@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .base import CodecModel, ModelConfig, StepFiLM
-from .blocks import ConvNeXtBlock, ResUnit, Snake
+from .blocks import ChannelNorm, ConvNeXtBlock, ResUnit, Snake
 
 
 def time_config(**overrides: object) -> ModelConfig:
@@ -40,23 +40,24 @@ class TimeCodec(CodecModel):
             nxt = chans[i + 1] if i + 1 < len(chans) else dim
             if i + 1 < len(chans):
                 s = strides[i + 1]
-                enc += [Snake(chans[i]), nn.Conv1d(chans[i], nxt, 2 * s, stride=s, padding=s // 2)]
+                enc += [Snake(chans[i]), nn.Conv1d(chans[i], nxt, 2 * s, stride=s, padding=s // 2), ChannelNorm(nxt)]
             else:
-                enc += [Snake(chans[i]), nn.Conv1d(chans[i], dim, 3, padding=1)]
+                enc += [Snake(chans[i]), nn.Conv1d(chans[i], dim, 3, padding=1), ChannelNorm(dim)]
         self.encoder = nn.Sequential(*enc)
         self.enc_blocks = nn.ModuleList(ConvNeXtBlock(dim) for _ in range(int(e["blocks"])))
+        self.enc_norm = ChannelNorm(dim)
         self.enc_out = nn.Conv1d(dim, config.latent_dim, 1)
 
         self.dec_in = nn.Conv1d(config.latent_dim, dim, 3, padding=1)
         self.dec_blocks = nn.ModuleList(ConvNeXtBlock(dim) for _ in range(int(e["blocks"])))
         self.film = StepFiLM(dim, int(e["blocks"]))
-        dec: list[nn.Module] = [Snake(dim), nn.Conv1d(dim, chans[-1], 3, padding=1)]
+        dec: list[nn.Module] = [Snake(dim), nn.Conv1d(dim, chans[-1], 3, padding=1), ChannelNorm(chans[-1])]
         for i in reversed(range(len(chans))):
             s = strides[i]
             out = chans[i - 1] if i > 0 else chans[0]
             if i > 0:
                 dec += [Snake(chans[i]), nn.ConvTranspose1d(chans[i], out, 2 * s, stride=s, padding=s // 2),
-                        ResUnit(out, 1), ResUnit(out, 3)]
+                        ChannelNorm(out), ResUnit(out, 1), ResUnit(out, 3)]
             else:
                 dec += [Snake(chans[0]), nn.ConvTranspose1d(chans[0], 1, 2 * s, stride=s, padding=s // 2)]
         self.decoder = nn.Sequential(*dec)
@@ -65,7 +66,7 @@ class TimeCodec(CodecModel):
         h = self.encoder(audio)
         for blk in self.enc_blocks:
             h = blk(h)
-        return self.enc_out(h)
+        return self.enc_out(self.enc_norm(h))
 
     def decode(self, latents: torch.Tensor, log2_step: torch.Tensor) -> torch.Tensor:
         h = self.dec_in(latents)
