@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Assemble benchmarks/RESULTS.md from bench runs (results.json files) and the speed/coder benchmarks.
+
+    python benchmarks/make_results.py runs/bench_base/results.json runs/bench_muzip/results.json
+
+Runs from several results.json files are merged (a later file wins for the same clip, codec and
+bitrate), the bench's own report, CSV and plots are regenerated into --out, and RESULTS.md gets
+the published tables: medians over clips at each codec's real bitrate, the targets of issues 4 and
+5 checked against those medians, rate accuracy, the seed papers' metrics, speed and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from neuralcodec.bench.report import render_markdown, summarize, write_csv, write_json, write_plots  # noqa: E402
+from neuralcodec.bench.runner import RunRecord  # noqa: E402
+
+PCM_KBPS = 44100 * 16 * 2 / 1000  # 16-bit stereo 44.1 kHz
+ORDER = ["freq", "time", "opus", "mp3", "resample"]
+
+
+def merge(paths: list[Path]) -> dict[str, Any]:
+    data: dict[str, Any] | None = None
+    runs: dict[tuple[str, str, float], dict] = {}
+    codecs: dict[str, dict] = {}
+    for p in paths:
+        d = json.loads(p.read_text())
+        data = data or d
+        for r in d["runs"]:
+            runs[(r["clip"], r["codec"], r["target_kbps"])] = r
+        for c in d.get("codecs", []):
+            codecs[c["name"]] = c
+    assert data is not None
+    data = dict(data)
+    data["runs"] = list(runs.values())
+    data["codecs"] = list(codecs.values())
+    data["summary"] = summarize([RunRecord(**r) for r in data["runs"]])
+    data["config"] = dict(data["config"], codecs=sorted({r["codec"] for r in data["runs"]}, key=_rank),
+                          bitrates=sorted({r["target_kbps"] for r in data["runs"]}))
+    data["merged_from"] = [str(p) for p in paths]
+    return data
+
+
+def _rank(codec: str) -> int:
+    return ORDER.index(codec) if codec in ORDER else len(ORDER)
+
+
+def medians(runs: list[dict], codec: str, kbps: float) -> dict[str, float | None]:
+    ok = [r for r in runs if r["codec"] == codec and r["target_kbps"] == kbps and r["ok"]]
+
+    def med(vals: list) -> float | None:
+        v = [x for x in vals if x is not None]
+        return float(np.median(v)) if v else None
+
+    out = {"n": len(ok), "real_kbps": med([r["real_kbps"] for r in ok])}
+    for key in ("visqol", "lsd_db", "si_sdr_db", "mel_distance", "mse", "mae", "r2"):
+        out[key] = med([r["metrics"].get(key) for r in ok])
+    out["encode_s_per_s"] = med([r["encode_s"] / r["duration_s"] for r in ok if r.get("encode_s")])
+    out["decode_s_per_s"] = med([r["decode_s"] / r["duration_s"] for r in ok if r.get("decode_s")])
+    out["rate_err"] = max((abs(r["real_kbps"] / kbps - 1) for r in ok), default=None)
+    return out
+
+
+def f(v: float | None, d: int = 2) -> str:
+    return "-" if v is None else f"{v:.{d}f}"
+
+
+def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list[float]) -> str:
+    runs = data["runs"]
+    codecs = sorted({r["codec"] for r in runs}, key=_rank)
+    rates = sorted({r["target_kbps"] for r in runs})
+    clips = sorted({r["clip"] for r in runs})
+    env = data.get("environment", {})
+    L: list[str] = ["# muzip benchmark results", ""]
+    L += [f"{len(clips)} held-out clips (10 s, 44.1 kHz stereo, validation tracks never seen in training; "
+          f"`data/val_clips/clips.json` lists their sources). Every number is a median over clips at the codec's "
+          f"**real** bitrate (file bytes x 8 / duration). Made by `benchmarks/run_bench.py` + "
+          f"`benchmarks/make_results.py`; raw runs in `benchmarks/results/results.json`.", ""]
+    if env:
+        L += [f"Environment: {', '.join(f'{k} {v}' for k, v in env.items() if isinstance(v, (str, int, float)))}", ""]
+    L += ["![ViSQOL vs bitrate](results/visqol_vs_kbps.png)", ""]
+    for metric, title, d in (("visqol", "ViSQOL v3 MOS-LQO (audio mode, higher is better)", 2),
+                             ("lsd_db", "Log-spectral RMSE, dB (lower is better)", 1),
+                             ("si_sdr_db", "SI-SDR, dB (higher is better)", 1)):
+        L += [f"## {title}", "", "| codec | " + " | ".join(f"{r:g}k" for r in rates) + " |",
+              "|---|" + "---:|" * len(rates)]
+        for c in codecs:
+            cells = []
+            for r in rates:
+                m = medians(runs, c, r)
+                cells.append(f"{f(m[metric], d)} @{f(m['real_kbps'], 1)}" if m["n"] else "-")
+            L.append(f"| {c} | " + " | ".join(cells) + " |")
+        L += ["", "Cells: median metric @ median real kbit/s.", ""]
+    # targets
+    L += ["## Targets", ""]
+    for fam in [c for c in ("freq", "time") if c in codecs]:
+        for r in rungs:
+            m, mp3, opus = medians(runs, fam, r), medians(runs, "mp3", r), medians(runs, "opus", r)
+            if not m["n"]:
+                continue
+            vs_mp3 = "-" if mp3["visqol"] is None or m["visqol"] is None else (
+                "above" if m["visqol"] > mp3["visqol"] else "**below**")
+            vs_opus = "-" if opus["visqol"] is None or m["visqol"] is None else f"{m['visqol'] - opus['visqol']:+.2f}"
+            L.append(f"- muzip-{fam} {r:g}k: ViSQOL {f(m['visqol'])} vs MP3 {f(mp3['visqol'])} ({vs_mp3}), "
+                     f"vs Opus {f(opus['visqol'])} ({vs_opus}); worst rate error {f(100 * m['rate_err'] if m['rate_err'] is not None else None, 1)}%")
+    L += [""]
+    # seed table
+    L += ["## The seed papers' metrics (waveform MSE / MAE / R^2, seconds per 1 s of audio)", "",
+          "| codec | target | real kbit/s | ratio vs 16-bit PCM | MSE | MAE | R^2 | encode s/s | decode s/s |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in codecs:
+        for r in rates:
+            m = medians(runs, c, r)
+            if m["n"]:
+                ratio = PCM_KBPS / m["real_kbps"] if m["real_kbps"] else None
+                L.append(f"| {c} | {r:g}k | {f(m['real_kbps'])} | {f(ratio, 0)}x | {m['mse']:.2e} | {m['mae']:.2e} | "
+                         f"{f(m['r2'], 3)} | {f(m['encode_s_per_s'], 3)} | {f(m['decode_s_per_s'], 3)} |")
+    L += ["", "The 2017 seed paper's waveform autoencoder reached R^2 0.96 at 4x compression (352 kbit/s); "
+          "the ratios above are 20-200x.", ""]
+    for s in speed:
+        sp = s["speed"]
+        L += [f"## Speed and memory: {s['model_id']} ({s['threads']} threads, {s.get('cpu', '')})", "",
+              f"- {sp['audio_s']:.0f} s of 44.1 kHz stereo at {s['bitrate']}: encode {sp['encode_realtime']:.1f}x realtime, "
+              f"decode {sp['decode_realtime']:.1f}x realtime (best of {sp['repeats']}, after warm-up, API in-process)."]
+        if "long_encode" in s:
+            le, ld = s["long_encode"], s["long_decode"]
+            L += [f"- {le['audio_s'] / 60:.0f}-minute stereo file through the CLI path (`encode_file`/`decode_file`) in a fresh "
+                  f"process: encode peak RSS {le['peak_rss_mb']:.0f} MB ({le['audio_s'] / le['wall_s']:.1f}x realtime, "
+                  f"{le['kbps']:.2f} kbit/s), decode peak RSS {ld['peak_rss_mb']:.0f} MB ({ld['audio_s'] / ld['wall_s']:.1f}x realtime)."]
+        L += [""]
+    for c in coder:
+        L += [f"## Learned range coder vs zstd ({c.get('model', 'freq')}): same integer latents", "",
+              "| bitrate | median bytes saved by the range coder |", "|---|---:|"]
+        for br, s in c["summary"].items():
+            L.append(f"| {br} | {100 * s['median_saved']:.1f}% ({s['clips']} clips) |")
+        L += [""]
+    L += ["## Plots", "", "![log-spectral RMSE](results/lsd_vs_kbps.png) ![SI-SDR](results/sisdr_vs_kbps.png)",
+          "![speed](results/speed.png)", ""]
+    return "\n".join(L) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path, nargs="+")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--md", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--rungs", default="8,16,32,64")
+    a = ap.parse_args()
+    data = merge(a.results)
+    a.out.mkdir(parents=True, exist_ok=True)
+    write_json(data, a.out / "results.json")
+    write_csv(data, a.out / "summary.csv")
+    write_plots(data, a.out)
+    (a.out / "report.md").write_text(render_markdown(data))
+    speed = [json.loads(p.read_text()) for p in sorted(a.out.glob("speed_memory-*.json"))]
+    coder = [dict(json.loads(p.read_text()), model=p.stem.split("-", 1)[1]) for p in sorted(a.out.glob("coder_compare-*.json"))]
+    a.md.write_text(build_markdown(data, speed, coder, [float(x) for x in a.rungs.split(",")]))
+    print(f"wrote {a.md} and {a.out}/")
+
+
+if __name__ == "__main__":
+    main()
