@@ -92,11 +92,15 @@ class Codec(ABC):
     def encode(self, wav_path: Path, kbps: float, workdir: Path) -> Path:
         """Encode ``wav_path`` at about ``kbps`` kbit/s into a file in ``workdir``."""
 
-    @abstractmethod
     def decode(
         self, encoded_path: Path, workdir: Path, target_sr: int | None = None
     ) -> tuple[np.ndarray, int]:
-        """Decode to float32 ``[channels, samples]``, resampled to ``target_sr`` if given."""
+        """Decode to float32 ``[channels, samples]``, resampled to ``target_sr`` if given.
+
+        The default reads any file libsndfile understands (MP3, FLAC, OGG); tools override it.
+        """
+        audio, sr = read_audio(encoded_path)
+        return self._finish(audio, sr, target_sr)
 
     @staticmethod
     def _finish(audio: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
@@ -162,11 +166,6 @@ class Mp3Codec(Codec):
         self.detail = f"lame CBR {bitrate} kbit/s, {out_sr} Hz"
         return out
 
-    def decode(
-        self, encoded_path: Path, workdir: Path, target_sr: int | None = None
-    ) -> tuple[np.ndarray, int]:
-        audio, sr = read_audio(encoded_path)
-        return self._finish(audio, sr, target_sr)
 
 
 # --------------------------------------------------------------------------------------- Opus
@@ -294,11 +293,6 @@ class ResampleCodec(Codec):
         self.detail = f"FLAC 16-bit at {lo} Hz"
         return out
 
-    def decode(
-        self, encoded_path: Path, workdir: Path, target_sr: int | None = None
-    ) -> tuple[np.ndarray, int]:
-        audio, sr = read_audio(encoded_path)
-        return self._finish(audio, sr, target_sr)
 
 
 # ----------------------------------------------------------------------------------- External

@@ -35,6 +35,17 @@ class ModelConfig:
         return asdict(self)
 
 
+def make_config(family: str, extra_defaults: dict, overrides: dict) -> ModelConfig:
+    """A family's config: its default sizes, updated by ``overrides`` (``extra`` merges key by key)."""
+    overrides = dict(overrides)
+    extra = dict(extra_defaults)
+    extra.update(overrides.pop("extra", None) or {})
+    cfg = ModelConfig(family=family, extra=extra)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
 class StepFiLM(nn.Module):
     """Maps log2(step) to per-channel scale/shift pairs for each conditioned block."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import CodecModel, ModelConfig, StepFiLM
+from .base import CodecModel, ModelConfig, StepFiLM, make_config
 from .blocks import ConvNeXtBlock
 
 N_FFT = 1024
@@ -20,12 +20,8 @@ POWER = 0.3
 
 
 def freq_config(**overrides: object) -> ModelConfig:
-    extra = {"fine_dim": 256, "dim": 384, "enc_blocks": 3, "dec_blocks": 4, "fine_blocks": 1}
-    extra.update(overrides.pop("extra", {}) or {})  # type: ignore[arg-type]
-    cfg = ModelConfig(family="freq", extra=extra)
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
+    """The shipped freq model's sizes; keyword overrides (e.g. tiny test models) win."""
+    return make_config("freq", {"fine_dim": 256, "dim": 384, "enc_blocks": 3, "dec_blocks": 4, "fine_blocks": 1}, overrides)
 
 
 class FreqCodec(CodecModel):

@@ -12,17 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import CodecModel, ModelConfig, StepFiLM
+from .base import CodecModel, ModelConfig, StepFiLM, make_config
 from .blocks import ChannelNorm, ConvNeXtBlock, ResUnit, Snake
 
 
 def time_config(**overrides: object) -> ModelConfig:
-    extra = {"channels": [32, 64, 128, 256], "strides": [8, 4, 4, 8], "dim": 384, "blocks": 2}
-    extra.update(overrides.pop("extra", {}) or {})  # type: ignore[arg-type]
-    cfg = ModelConfig(family="time", extra=extra)
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    return cfg
+    """The shipped time model's sizes; keyword overrides (e.g. tiny test models) win."""
+    return make_config("time", {"channels": [32, 64, 128, 256], "strides": [8, 4, 4, 8], "dim": 384, "blocks": 2}, overrides)
 
 
 class TimeCodec(CodecModel):
