@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MzpReader", "decode", "decode_file", "encode", "encode_file", "info"]
+__all__ = ["MzpReader", "MzpWriter", "decode", "decode_file", "encode", "encode_file", "info"]
 __version__ = "0.1.0"
 
 

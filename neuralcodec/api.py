@@ -13,7 +13,7 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -77,58 +77,108 @@ def _model_range(entry: ModelEntry) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _encode_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int, samples: int, out: BinaryIO,
-                   bitrate: str | float, model: str, device: str, coder: str,
-                   progress: Progress | None, step_index: int | None = None) -> EncodeStats:
-    """Core encoder: audio blocks ``[channels, n]`` at ``sample_rate`` -> .mzp bytes on ``out``."""
-    t0 = time.perf_counter()
-    kbps = parse_bitrate(bitrate)
-    if coder not in CODERS:
-        raise MuzipError(f"unknown entropy coder '{coder}' (known: {', '.join(CODERS)})")
-    entry = resolve(model)
-    lo, hi = _model_range(entry)
-    if not lo <= kbps <= hi:
-        raise MuzipError(f"{kbps:g} kbit/s is outside what model '{entry.model_id}' can reach ({lo:g}-{hi:g} kbit/s)")
-    dev = resolve_device(device)
-    net = load_model(entry, dev)
-    coding = "mono" if channels == 1 else "ms"
-    n_code = 1 if channels == 1 else 2
-    enc = ChunkEncoder(net, dev, n_code, CHUNK_FRAMES)
-    rs = StreamResampler(sample_rate, net.sample_rate, channels)
-    expected = round(samples * net.sample_rate / sample_rate)
-    for block in blocks:
-        enc.push(to_mid_side(rs(block)))
-        if progress:
-            progress(enc.received, expected)
-    enc.push(to_mid_side(rs(np.zeros((channels, 0), np.float32), last=True)))
-    y = enc.finish()
-    duration = samples / sample_rate
-    fields = {
-        "model": {"id": entry.model_id, "sha256": entry.sha256[:16], "family": entry.family},
-        "sample_rate": sample_rate, "channels": channels, "samples": samples,
-        "model_sample_rate": net.sample_rate, "model_samples": enc.received, "hop": net.hop,
-        "latent_dim": net.latent_dim, "frames": y.shape[2], "chunk_frames": CHUNK_FRAMES,
-        "context_frames": net.context_frames, "coding": coding, "step_index": 0, "step_div": STEP_DIV,
-        "side_step_offset": SIDE_STEP_OFFSET if n_code == 2 else 0, "coder": coder,
-        "ladder": Ladder().to_dict(), "encoder": "muzip 0.1.0",
-    }
-    if step_index is None:
-        payloads, k = _rate_control(y, net, fields, kbps * 1000 * duration)
-    else:  # fixed quantizer (constant quality); the bitrate follows the music
-        payloads, k = _code_all(y, net, fields, step_index), step_index
-    fields["step_index"] = k
-    header = container.Header(fields)
-    head = header.to_bytes()
-    out.write(head)
-    offsets, pos = [], len(head)
-    for payload in payloads:
-        offsets.append(pos)
-        pos += container.write_packet(out, payload)
-    container.write_index(out, offsets, pos)
-    total = pos + container.index_size(len(offsets))
-    return EncodeStats(duration, total, total * 8 / duration / 1000, time.perf_counter() - t0, k, coder,
-                       entry.model_id, {"header": len(head), "packets": pos - len(head),
-                                        "index": container.index_size(len(offsets))})
+class MzpWriter:
+    """Streaming encoder: push ``[channels, n]`` blocks at ``sample_rate``; ``close()`` writes the file.
+
+    The model runs chunk by chunk as audio arrives (bounded memory: only the latents are kept);
+    rate control then picks one quantizer step for the whole file and the packets are written.
+    ``dst`` is a path (written atomically: temp file + rename), a binary stream, or None to get
+    the bytes back from ``close()``.
+
+        with MzpWriter("out.mzp", 44100, 2, bitrate="16k") as w:
+            for block in blocks:
+                w.write(block)
+    """
+
+    def __init__(self, dst: str | os.PathLike[str] | BinaryIO | None, sample_rate: int, channels: int,
+                 bitrate: str | float = "16k", model: str = "freq", device: str = "auto",
+                 coder: str = RANGE_CODER, step_index: int | None = None, expected_samples: int = 0,
+                 progress: Progress | None = None) -> None:
+        self.t0 = time.perf_counter()
+        self.kbps = parse_bitrate(bitrate)
+        if coder not in CODERS:
+            raise MuzipError(f"unknown entropy coder '{coder}' (known: {', '.join(CODERS)})")
+        check_stream(AudioInfo(sample_rate, channels, max(1, expected_samples), channels), "audio")
+        self.entry = resolve(model)
+        lo, hi = _model_range(self.entry)
+        if step_index is None and not lo <= self.kbps <= hi:
+            raise MuzipError(f"{self.kbps:g} kbit/s is outside what model '{self.entry.model_id}' can reach "
+                             f"({lo:g}-{hi:g} kbit/s)")
+        self.device = resolve_device(device)
+        self.net = load_model(self.entry, self.device)
+        self.dst, self.sample_rate, self.channels = dst, sample_rate, channels
+        self.coder, self.step_index, self.progress = coder, step_index, progress
+        self.samples = 0
+        self.expected_model = round(expected_samples * self.net.sample_rate / sample_rate)
+        self.enc = ChunkEncoder(self.net, self.device, 1 if channels == 1 else 2, CHUNK_FRAMES)
+        self.rs = StreamResampler(sample_rate, self.net.sample_rate, channels)
+        self.stats: EncodeStats | None = None
+
+    def __enter__(self) -> MzpWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None and self.stats is None:
+            self.close()
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``[channels, n]`` float audio; NaN/Inf is an error."""
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim == 1 and self.channels == 1:
+            block = block[None]
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise MuzipError(f"expected blocks shaped [{self.channels}, n], got {list(block.shape)}")
+        if not np.isfinite(block).all():
+            raise MuzipError(f"audio contains NaN or infinite samples (after sample {self.samples})")
+        self.samples += block.shape[1]
+        self.enc.push(to_mid_side(self.rs(block)))
+        if self.progress:
+            self.progress(self.enc.received, max(self.expected_model, self.enc.received))
+
+    def close(self) -> bytes | EncodeStats:
+        """Rate-control, write header + packets + index; bytes if ``dst`` was None, else stats."""
+        if self.samples == 0:
+            raise MuzipError("contains no audio samples")
+        self.enc.push(to_mid_side(self.rs(np.zeros((self.channels, 0), np.float32), last=True)))
+        y = self.enc.finish()
+        duration = self.samples / self.sample_rate
+        n_code = y.shape[0]
+        fields = {
+            "model": {"id": self.entry.model_id, "sha256": self.entry.sha256[:16], "family": self.entry.family},
+            "sample_rate": self.sample_rate, "channels": self.channels, "samples": self.samples,
+            "model_sample_rate": self.net.sample_rate, "model_samples": self.enc.received, "hop": self.net.hop,
+            "latent_dim": self.net.latent_dim, "frames": y.shape[2], "chunk_frames": CHUNK_FRAMES,
+            "context_frames": self.net.context_frames, "coding": "mono" if n_code == 1 else "ms", "step_index": 0,
+            "step_div": STEP_DIV, "side_step_offset": SIDE_STEP_OFFSET if n_code == 2 else 0, "coder": self.coder,
+            "ladder": Ladder().to_dict(), "encoder": "muzip 0.1.0",
+        }
+        if self.step_index is None:
+            payloads, k = _rate_control(y, self.net, fields, self.kbps * 1000 * duration)
+        else:  # fixed quantizer (constant quality); the bitrate follows the music
+            payloads, k = _code_all(y, self.net, fields, self.step_index), self.step_index
+        fields["step_index"] = k
+        buf = io.BytesIO()
+        head = container.Header(fields).to_bytes()
+        buf.write(head)
+        offsets, pos = [], len(head)
+        for payload in payloads:
+            offsets.append(pos)
+            pos += container.write_packet(buf, payload)
+        container.write_index(buf, offsets, pos)
+        data = buf.getvalue()
+        idx = container.index_size(len(offsets))
+        self.stats = EncodeStats(duration, len(data), len(data) * 8 / duration / 1000, time.perf_counter() - self.t0,
+                                 k, self.coder, self.entry.model_id,
+                                 {"header": len(head), "packets": pos - len(head), "index": idx})
+        if self.dst is None:
+            return data
+        if isinstance(self.dst, (str, os.PathLike)):
+            with atomic_output(Path(self.dst)) as tmp, open(tmp, "wb") as out:
+                out.write(data)
+        else:
+            self.dst.write(data)
+            self.dst.flush()
+        return self.stats
 
 
 def _offsets(fields: dict) -> np.ndarray:
@@ -377,18 +427,14 @@ def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", mo
         a = a[None]
     if a.ndim != 2:
         raise MuzipError("audio must be [channels, samples]")
-    _check_array(a, sample_rate)
-    buf = io.BytesIO()
-    block = 1 << 16
-    _encode_stream((a[:, i : i + block] for i in range(0, a.shape[1], block)), sample_rate, a.shape[0],
-                   a.shape[1], buf, bitrate, model, device, coder, None, step_index)
-    return buf.getvalue()
-
-
-def _check_array(a: np.ndarray, sample_rate: int) -> None:
     check_stream(AudioInfo(sample_rate, a.shape[0], a.shape[1], a.shape[0]), "audio")
-    if not np.isfinite(a).all():
-        raise MuzipError("audio contains NaN or infinite samples")
+    w = MzpWriter(None, sample_rate, a.shape[0], bitrate, model, device, coder, step_index, a.shape[1])
+    block = 1 << 16
+    for i in range(0, a.shape[1], block):
+        w.write(a[:, i : i + block])
+    data = w.close()
+    assert isinstance(data, bytes)
+    return data
 
 
 def decode(data: bytes, device: str = "auto", start: float = 0.0, duration: float | None = None
@@ -416,17 +462,15 @@ def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
         if str(dst) != "-" and Path(dst).resolve() == Path(src_path).resolve():
             raise MuzipError(f"{dst}: output would overwrite the input")
         with open_audio(src_path) as f:
-            name = "stdin" if spooled else str(src)
-            check_stream(f, name)
-            args = (iter_blocks(f), f.samplerate, f.channels, f.frames)
-            if str(dst) == "-":
-                buf = io.BytesIO()
-                stats = _encode_stream(*args, buf, bitrate, model, device, coder, progress)
-                sys.stdout.buffer.write(buf.getvalue())
-                sys.stdout.buffer.flush()
-                return stats
-            with atomic_output(Path(dst)) as tmp, open(tmp, "wb") as out:
-                return _encode_stream(*args, out, bitrate, model, device, coder, progress)
+            check_stream(f, "stdin" if spooled else str(src))
+            out: str | os.PathLike[str] | BinaryIO = sys.stdout.buffer if str(dst) == "-" else dst
+            w = MzpWriter(out, f.samplerate, f.channels, bitrate, model, device, coder,
+                          expected_samples=f.frames, progress=progress)
+            for block in iter_blocks(f):
+                w.write(block)
+            stats = w.close()
+            assert isinstance(stats, EncodeStats)
+            return stats
     finally:
         if spooled:
             os.unlink(spooled)
