@@ -149,12 +149,32 @@ def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list
     return "\n".join(L) + "\n"
 
 
+def update_manifest(manifest: Path, data: dict, rungs: list[float]) -> None:
+    """Record each shipped model's validation medians in its manifest entry."""
+    man = json.loads(manifest.read_text())
+    runs = data["runs"]
+    clips = sorted({r["clip"] for r in runs})
+    for entry in man["models"]:
+        if not entry.get("default", True) or entry["family"] not in {r["codec"] for r in runs}:
+            continue
+        table = {}
+        for r in rungs:
+            m = medians(runs, entry["family"], r)
+            if m["n"]:
+                table[f"{r:g}k"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()
+                                    if k in ("real_kbps", "visqol", "lsd_db", "si_sdr_db", "n")}
+        entry["validation"] = {"clips": len(clips), "metric": "median over held-out 10 s clips",
+                               "source": "benchmarks/RESULTS.md", "by_bitrate": table}
+    manifest.write_text(json.dumps(man, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, nargs="+")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--md", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument("--rungs", default="8,16,32,64")
+    ap.add_argument("--manifest", type=Path, default=None, help="also write validation medians into this manifest")
     a = ap.parse_args()
     data = merge(a.results)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +185,8 @@ def main() -> None:
     speed = [json.loads(p.read_text()) for p in sorted(a.out.glob("speed_memory-*.json"))]
     coder = [dict(json.loads(p.read_text()), model=p.stem.split("-", 1)[1]) for p in sorted(a.out.glob("coder_compare-*.json"))]
     a.md.write_text(build_markdown(data, speed, coder, [float(x) for x in a.rungs.split(",")]))
+    if a.manifest:
+        update_manifest(a.manifest, data, [float(x) for x in a.rungs.split(",")])
     print(f"wrote {a.md} and {a.out}/")
 
 
