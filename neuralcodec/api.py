@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import sys
@@ -398,7 +399,8 @@ class MzpReader:
             return np.concatenate(list(self.blocks()), axis=1)
         mr, hop, c = h["model_sample_rate"], h["hop"], h["chunk_frames"]
         margin = int(0.05 * mr)  # resampler settling room, cropped below
-        m0 = max(0, int(s0 * mr / self.sample_rate) - margin)
+        unit = mr // math.gcd(mr, self.sample_rate)  # model samples that map to whole output samples
+        m0 = max(0, int(s0 * mr / self.sample_rate) - margin) // unit * unit
         m1 = min(h["model_samples"], int(np.ceil(s1 * mr / self.sample_rate)) + margin)
         p0, p1 = m0 // (hop * c), (m1 - 1) // (hop * c)
         model_audio = np.concatenate(list(self.model_blocks(p0, p1)), axis=1)
@@ -406,7 +408,7 @@ class MzpReader:
         seg = from_mid_side(model_audio[:, m0 - base : m1 - base])
         rs = StreamResampler(mr, self.sample_rate, self.channels)
         out = np.concatenate([rs(seg), rs(np.zeros((self.channels, 0), np.float32), last=True)], axis=1)
-        first = int(round(m0 * self.sample_rate / mr))
+        first = m0 * self.sample_rate // mr
         out = out[:, s0 - first : s0 - first + (s1 - s0)]
         if out.shape[1] < s1 - s0:
             out = np.pad(out, ((0, 0), (0, s1 - s0 - out.shape[1])))
