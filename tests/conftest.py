@@ -27,7 +27,7 @@ def _tiny_models() -> None:
     register_model(TINY_FREQ, f)
     torch.manual_seed(1)
     t = TimeCodec(time_config(latent_dim=16, context_frames=8,
-                              extra={"channels": [4, 8, 8, 16], "strides": [8, 4, 4, 8], "dim": 32, "blocks": 1}))
+                              extra={"channels": 16, "strides": [128, 8], "dim": 32, "blocks": 1, "res_kernel": 3}))
     register_model(TINY_TIME, t)
 
 
