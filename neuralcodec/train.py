@@ -42,6 +42,8 @@ class TrainConfig:
     ckpt_every: int = 250
     seed: int = 0
     threads: int = 0
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast on CUDA (the losses stay in float32)
 
 
 def synthetic_batches(batch: int, samples: int, seed: int) -> Iterator[torch.Tensor]:
@@ -89,14 +91,17 @@ def train_step(model: CodecModel, x: torch.Tensor, cfg: TrainConfig, rng: random
     """One forward pass; returns the loss terms, ``loss`` and ``kbps`` (estimated, per example)."""
     mc = model.config
     b = x.shape[0]
-    log2_step = torch.tensor([rng.uniform(mc.log2_step_min, mc.log2_step_max) for _ in range(b)])
+    dev = x.device
+    log2_step = torch.tensor([rng.uniform(mc.log2_step_min, mc.log2_step_max) for _ in range(b)], device=dev)
     step = 2.0 ** log2_step
-    y = model.encode(x)
-    noisy = model.quantize_noise(y, step)
-    hard = model.quantize_ste(y, step)
-    use_noise = torch.arange(b) < b // 2
-    y_hat = torch.where(use_noise[:, None, None], noisy, hard)
-    x_hat = model.decode(y_hat, log2_step)
+    amp = cfg.amp and dev.type == "cuda"
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+        y = model.encode(x).float()
+        noisy = model.quantize_noise(y, step)
+        hard = model.quantize_ste(y, step)
+        use_noise = torch.arange(b, device=dev) < b // 2
+        y_hat = torch.where(use_noise[:, None, None], noisy, hard)
+        x_hat = model.decode(y_hat, log2_step).float()
     terms = codec_loss(x, x_hat, mc.sample_rate)
     seconds = x.shape[-1] / mc.sample_rate
     # encoder pays lambda x rate with the prior held fixed; the prior fits its own likelihood
@@ -118,9 +123,9 @@ def validate(model: CodecModel, val: list[torch.Tensor], steps: tuple[float, ...
     x = torch.cat(val)
     y = model.encode(x)
     for ls in steps:
-        step = torch.full((x.shape[0],), 2.0 ** ls)
+        step = torch.full((x.shape[0],), 2.0 ** ls, device=x.device)
         q = torch.round(y / step[:, None, None]) * step[:, None, None]
-        x_hat = model.decode(q, torch.full((x.shape[0],), ls))
+        x_hat = model.decode(q, torch.full((x.shape[0],), ls, device=x.device))
         terms = codec_loss(x, x_hat, model.sample_rate)
         bits = model.rate_bits(q, step)
         out[f"kbps@{ls:g}"] = float(bits.mean() / (x.shape[-1] / model.sample_rate) / 1000)
@@ -173,7 +178,13 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
         batches = corpus_batches(data, "train", cfg.batch, samples, cfg.seed + start)
         vgen = corpus_batches(data, "validation", 8, samples * 2, 12345, augment=False)
         val = [next(vgen)]
-    val_mono = [to_mono_views(v, random.Random(0)) for v in val]
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    for state_t in opt.state.values():  # a resumed optimizer follows the model to the device
+        for k, v in state_t.items():
+            if torch.is_tensor(v) and k != "step":
+                state_t[k] = v.to(dev)
+    val_mono = [to_mono_views(v, random.Random(0)).to(dev) for v in val]
     val_steps = (model.config.log2_step_max, 0.0, -2.0, model.config.log2_step_min)
     t0 = time.time()
     (out_dir / "train_config.json").write_text(json.dumps(cfg.__dict__, indent=1))
@@ -186,7 +197,7 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
             lr = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            x = to_mono_views(next(batches), rng)
+            x = to_mono_views(next(batches), rng).to(dev, non_blocking=True)
             terms = train_step(model, x, cfg, rng)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -245,7 +256,7 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
 @click.option("--val-every", type=int, default=250, show_default=True)
 @click.option("--threads", type=int, default=0, help="torch threads (0: torch's default).")
 @click.option("--synthetic", is_flag=True, help="Train on generated audio (smoke tests, CI).")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bf16 autocast on CUDA)")
 @click.option("--export", "export_to", type=click.Path(path_type=Path), default=None,
               help="After training, write fp16 weights + manifest entry into this models/ folder.")
 @click.option("-q", "--quiet", is_flag=True)
@@ -261,11 +272,10 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
         data = data / "manifest.json"
     if data is not None and not data.exists():
         raise MuzipError(f"{data}: no such corpus manifest (build one with `muzip data`)")
-    if device != "cpu":
-        raise MuzipError("this build trains on cpu; CUDA training runs the same loop with --device cuda "
-                         "once a GPU is present")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MuzipError("--device cuda requested but no CUDA device is available")
     cfg = TrainConfig(model=family, steps=steps, batch=batch, frames=frames, lr=lr, lam=lam, val_every=val_every,
-                      ckpt_every=val_every, threads=threads)
+                      ckpt_every=val_every, threads=threads, device=device)
     t0 = time.time()
     run(cfg, None if synthetic else data, out_dir, quiet=quiet)
     if export_to is not None:
