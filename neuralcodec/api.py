@@ -544,8 +544,35 @@ def info(src: str | os.PathLike[str]) -> dict:
             f.seek(off)
             sizes.append(len(container.read_packet(f, i, off)))
     dur = header["samples"] / header["sample_rate"]
-    return {"header": header.fields, "file_bytes": size, "duration": dur, "kbps": size * 8 / dur / 1000,
-            "header_bytes": first, "packet_payload_bytes": sum(sizes),
-            "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
-            "index_bytes": container.index_size(len(sizes)), "packets": len(sizes),
-            "packet_sizes": sizes}
+    out = {"header": header.fields, "file_bytes": size, "duration": dur, "kbps": size * 8 / dur / 1000,
+           "header_bytes": first, "packet_payload_bytes": sum(sizes),
+           "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
+           "index_bytes": container.index_size(len(sizes)), "packets": len(sizes),
+           "packet_sizes": sizes, "payload_parts": None}
+    if header["coder"] == RANGE_CODER:
+        try:
+            out["payload_parts"] = _payload_parts(p, sum(sizes))
+        except MuzipError:  # model not installed: sizes only
+            pass
+    return out
+
+
+def _payload_parts(path: Path, payload_bytes: int) -> dict[str, float]:
+    """Payload bytes split into scale indices and per-channel symbols (ideal code lengths under the
+    file's own probability model, scaled to the measured payload; the range coder is within ~1%)."""
+    from .entropy import INDEX_SCALE, choose_indices, laplace_bits
+
+    with MzpReader(path, device="cpu") as r:
+        names = ["mid", "side"] if r.header["coding"] == "ms" else ["mono"]
+        bits = {"scale indices": 0.0, **{f"{n} symbols": 0.0 for n in names}}
+        sig = r.ladder.sigmas()
+        for p in range(r.header.n_packets):
+            q = np.round(r.packet_latents(p) / r.steps[:, None, None]).astype(np.int64)
+            for c, n in enumerate(names):
+                j = choose_indices(q[c], r.ladder)
+                bits["scale indices"] += float(laplace_bits(np.abs(j - r.defaults[c]).astype(np.float64),
+                                                            np.full(j.shape, INDEX_SCALE)).sum())
+                nz = j > 0
+                bits[f"{n} symbols"] += float(laplace_bits(np.abs(q[c][nz]).astype(np.float64), sig[j[nz]][:, None]).sum())
+    total = sum(bits.values()) or 1.0
+    return {k: payload_bytes * v / total for k, v in bits.items()}

@@ -91,7 +91,7 @@ def info(src: Path, as_json: bool) -> None:
     """Show an .mzp file's header, model, real bitrate and where its bits go."""
     d = api.info(src)
     if as_json:
-        click.echo(json.dumps({k: v for k, v in d.items() if k != "packet_sizes"}, indent=1))
+        click.echo(json.dumps({k: v for k, v in d.items() if k != "packet_sizes"}, indent=1, default=float))
         return
     h = d["header"]
     size = d["file_bytes"]
@@ -110,6 +110,7 @@ def info(src: Path, as_json: bool) -> None:
         f"packets       {d['packets']} x {h['chunk_frames']} frames (+{h['context_frames']} context)",
         f"  header      {part(d['header_bytes'])}",
         f"  payload     {part(d['packet_payload_bytes'])}",
+        *[f"    {k:<13s} {part(round(v))}" for k, v in (d["payload_parts"] or {}).items()],
         f"  framing     {part(d['packet_framing_bytes'])}",
         f"  index       {part(d['index_bytes'])}",
     ]
