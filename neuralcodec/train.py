@@ -24,7 +24,7 @@ import click
 import numpy as np
 import torch
 
-from .losses import LOSS_WEIGHTS, codec_loss, si_sdr
+from .losses import LOSS_WEIGHTS, codec_loss, si_sdr, spectral_terms
 from .models.base import CodecModel
 from .models.registry import build_model, save_weights
 
@@ -101,8 +101,11 @@ def train_step(model: CodecModel, x: torch.Tensor, cfg: TrainConfig, rng: random
         hard = model.quantize_ste(y, step)
         use_noise = torch.arange(b, device=dev) < b // 2
         y_hat = torch.where(use_noise[:, None, None], noisy, hard)
-        x_hat = model.decode(y_hat, log2_step).float()
+        spec_hat = model.decode_spec(y_hat, log2_step) if hasattr(model, "decode_spec") else None
+        x_hat = (model.decode(y_hat, log2_step) if spec_hat is None else model.istft(spec_hat, x.shape[-1])).float()
     terms = codec_loss(x, x_hat, mc.sample_rate)
+    if spec_hat is not None:  # frequency-domain family: supervise the predicted spectrum too
+        terms.update(spectral_terms(model.stft(x), spec_hat.to(torch.complex64), model.stft(x_hat)))
     seconds = x.shape[-1] / mc.sample_rate
     # encoder pays lambda x rate with the prior held fixed; the prior fits its own likelihood
     bits_enc = model.rate_bits(noisy, step, detach_prior=True)
@@ -131,6 +134,7 @@ def validate(model: CodecModel, val: list[torch.Tensor], steps: tuple[float, ...
         out[f"kbps@{ls:g}"] = float(bits.mean() / (x.shape[-1] / model.sample_rate) / 1000)
         out[f"dist@{ls:g}"] = float(sum(LOSS_WEIGHTS[k] * v for k, v in terms.items()))
         out[f"sisdr@{ls:g}"] = float(si_sdr(x[:, 0], x_hat[:, 0]).mean())
+        out[f"level_db@{ls:g}"] = float(10 * torch.log10(x_hat.pow(2).mean() / x.pow(2).mean().clamp_min(1e-12)))
     model.train()
     return out
 
