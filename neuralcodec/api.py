@@ -213,7 +213,8 @@ def _rate_control(y: np.ndarray, net: CodecModel, fields: dict, target_bits: flo
 
     def est(k: int) -> float:
         if k not in cache:
-            cache[k] = estimate_payload_bits(y, k, offs, STEP_DIV, fields["chunk_frames"], ladder)
+            cache[k] = estimate_payload_bits(y, k, offs, STEP_DIV, fields["chunk_frames"], ladder,
+                                             net.prior_q16.cpu().numpy())
         return cache[k]
 
     k = search_step(budget, est, lo, hi)
@@ -560,7 +561,7 @@ def info(src: str | os.PathLike[str]) -> dict:
 def _payload_parts(path: Path, payload_bytes: int) -> dict[str, float]:
     """Payload bytes split into scale indices and per-channel symbols (ideal code lengths under the
     file's own probability model, scaled to the measured payload; the range coder is within ~1%)."""
-    from .entropy import INDEX_SCALE, choose_indices, laplace_bits
+    from .entropy import choose_indices, index_bits, laplace_bits
 
     with MzpReader(path, device="cpu") as r:
         names = ["mid", "side"] if r.header["coding"] == "ms" else ["mono"]
@@ -570,8 +571,7 @@ def _payload_parts(path: Path, payload_bytes: int) -> dict[str, float]:
             q = np.round(r.packet_latents(p) / r.steps[:, None, None]).astype(np.int64)
             for c, n in enumerate(names):
                 j = choose_indices(q[c], r.ladder)
-                bits["scale indices"] += float(laplace_bits(np.abs(j - r.defaults[c]).astype(np.float64),
-                                                            np.full(j.shape, INDEX_SCALE)).sum())
+                bits["scale indices"] += index_bits(j, r.defaults[c])
                 nz = j > 0
                 bits[f"{n} symbols"] += float(laplace_bits(np.abs(q[c][nz]).astype(np.float64), sig[j[nz]][:, None]).sum())
     total = sum(bits.values()) or 1.0

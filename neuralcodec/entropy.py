@@ -2,9 +2,12 @@
 
 Range coder ("laplace-range-v1"): per packet and per latent channel the encoder picks a scale index
 ``j`` from a fixed ladder (``sigma_j = 2 ** ((j - center) / per_octave)`` in quantizer steps; ``j = 0``
-means "all zeros, nothing coded"). The indices are coded first, each against a Laplace centred on
-the *learned* default index for that channel (integer arithmetic from the frozen ``prior_q16`` and
-the step index), then the symbols against ``Laplace(0, sigma_j)``. Every number that reaches the
+means "all zeros, nothing coded"). Per channel group the packet first carries a zero-flag
+probability byte and an index offset, then one zero flag per latent channel, then the non-zero
+indices against a Laplace centred on the *learned* default index (integer arithmetic from the
+frozen ``prior_q16`` and the step index) plus the offset, then the symbols against
+``Laplace(0, sigma_j)``. Coding "all zero" as a flag matters at low rates, where most channels are
+silent and a distance-from-default code cost ~12 bits per channel (16% of an 8 kbit/s file). Every number that reaches the
 coder is an integer from the file or the weights, so a file made on CUDA decodes on CPU.
 
 zstd ("zstd-v1"): int16 little-endian ``[channels, dims, frames]`` through zstandard; the baseline.
@@ -25,6 +28,7 @@ ZSTD_CODER = "zstd-v1"
 CODERS = (RANGE_CODER, ZSTD_CODER)
 SYMBOL_MIN, SYMBOL_MAX = -32767, 32767
 INDEX_SCALE = 2.0  # spread of the coded scale index around its learned default
+OFFSET_RANGE = 32  # per-packet index offset is coded in [-32, 31]
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,36 @@ def laplace_bits(a: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return -np.log2(np.maximum(p, 2.0**-24))
 
 
-def estimate_bits(q: np.ndarray, ladder: Ladder) -> float:
-    """Estimated payload bits of one channel ``q [dims, frames]`` (indices cost ~3 bits each)."""
+def estimate_bits(q: np.ndarray, ladder: Ladder, default: np.ndarray | None = None) -> float:
+    """Estimated payload bits of one channel ``q [dims, frames]``, scale indices included."""
     j = choose_indices(q, ladder)
     nz = j > 0
     sig = ladder.sigmas()
-    return float(laplace_bits(np.abs(q[nz]).astype(np.float64), sig[j[nz]][:, None]).sum() + 3.0 * q.shape[0])
+    side = index_bits(j, default) if default is not None else 3.0 * q.shape[0]
+    return float(laplace_bits(np.abs(q[nz]).astype(np.float64), sig[j[nz]][:, None]).sum() + side)
+
+
+def _index_side(j: np.ndarray, default: np.ndarray) -> tuple[int, int]:
+    """Per-packet side info for the scale indices: zero-flag probability byte and the offset of the
+    non-zero indices from the learned defaults (both adapt the learned prior to this packet)."""
+    zero = j == 0
+    p_byte = int(np.clip(np.round(256 * zero.mean() - 0.5), 0, 255))
+    offset = int(np.clip(np.round(np.median(j[~zero] - default[~zero])), -OFFSET_RANGE, OFFSET_RANGE - 1)) if (~zero).any() else 0
+    return p_byte, offset
+
+
+def _p_zero(p_byte: int) -> float:
+    return min(max((p_byte + 0.5) / 256.0, 1.0 / 512), 1.0 - 1.0 / 512)
+
+
+def index_bits(j: np.ndarray, default: np.ndarray) -> float:
+    """Estimated bits of one channel's scale indices (flags, offset, non-zero indices)."""
+    p_byte, offset = _index_side(j, default)
+    p0 = _p_zero(p_byte)
+    zero = j == 0
+    flags = -(zero.sum() * np.log2(p0) + (~zero).sum() * np.log2(1 - p0))
+    nz = np.abs(j[~zero] - (default[~zero] + offset)).astype(np.float64)
+    return float(8 + 6 + flags + laplace_bits(nz, np.full(nz.shape, INDEX_SCALE)).sum())
 
 
 def encode_packet(q: np.ndarray, defaults: np.ndarray, coder: str, ladder: Ladder) -> bytes:
@@ -97,15 +125,21 @@ def encode_packet(q: np.ndarray, defaults: np.ndarray, coder: str, ladder: Ladde
     q = np.clip(q, SYMBOL_MIN, SYMBOL_MAX)
     if coder == ZSTD_CODER:
         return zstandard.ZstdCompressor(level=10).compress(q.astype("<i2").tobytes())
+    m = constriction.stream.model
     enc = constriction.stream.queue.RangeEncoder()
-    jmodel = constriction.stream.model.QuantizedLaplace(0, ladder.count - 1)
-    smodel = constriction.stream.model.QuantizedLaplace(SYMBOL_MIN, SYMBOL_MAX)
+    jmodel = m.QuantizedLaplace(1, ladder.count - 1)
+    smodel = m.QuantizedLaplace(SYMBOL_MIN, SYMBOL_MAX)
     sig = ladder.sigmas()
     for c in range(q.shape[0]):
         j = choose_indices(q[c], ladder)
-        enc.encode(j.astype(np.int32), jmodel, defaults[c].astype(np.float64), np.full(j.shape, INDEX_SCALE))
+        p_byte, offset = _index_side(j, defaults[c])
+        enc.encode(np.array([p_byte], np.int32), m.Uniform(256))
+        enc.encode(np.array([offset + OFFSET_RANGE], np.int32), m.Uniform(2 * OFFSET_RANGE))
         nz = j > 0
+        enc.encode(nz.astype(np.int32), m.Bernoulli(perfect=False), np.full(nz.shape, 1.0 - _p_zero(p_byte)))
         if nz.any():
+            mean = (defaults[c][nz] + offset).astype(np.float64)
+            enc.encode(j[nz].astype(np.int32), jmodel, mean, np.full(mean.shape, INDEX_SCALE))
             sym = q[c][nz]
             scales = np.repeat(sig[j[nz]], sym.shape[1])
             enc.encode(sym.reshape(-1).astype(np.int32), smodel, np.zeros_like(scales), scales)
@@ -128,16 +162,20 @@ def decode_packet(payload: bytes, shape: tuple[int, int, int], defaults: np.ndar
         raise FormatError(f"unknown entropy coder '{coder}'")
     if len(payload) % 4:
         raise FormatError("range-coded payload is not a whole number of 32-bit words")
+    m = constriction.stream.model
     dec = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
-    jmodel = constriction.stream.model.QuantizedLaplace(0, ladder.count - 1)
-    smodel = constriction.stream.model.QuantizedLaplace(SYMBOL_MIN, SYMBOL_MAX)
+    jmodel = m.QuantizedLaplace(1, ladder.count - 1)
+    smodel = m.QuantizedLaplace(SYMBOL_MIN, SYMBOL_MAX)
     sig = ladder.sigmas()
     out = np.zeros(shape, dtype=np.int32)
     for c in range(channels):
-        j = np.asarray(dec.decode(jmodel, defaults[c].astype(np.float64), np.full(dims, INDEX_SCALE)))
-        nz = j > 0
+        p_byte = int(dec.decode(m.Uniform(256)))
+        offset = int(dec.decode(m.Uniform(2 * OFFSET_RANGE))) - OFFSET_RANGE
+        nz = np.asarray(dec.decode(m.Bernoulli(perfect=False), np.full(dims, 1.0 - _p_zero(p_byte)))).astype(bool)
         if nz.any():
-            scales = np.repeat(sig[j[nz]], frames)
+            mean = (defaults[c][nz] + offset).astype(np.float64)
+            j = np.asarray(dec.decode(jmodel, mean, np.full(mean.shape, INDEX_SCALE)))
+            scales = np.repeat(sig[j], frames)
             sym = np.asarray(dec.decode(smodel, np.zeros_like(scales), scales))
             out[c][nz] = sym.reshape(-1, frames)
     return out

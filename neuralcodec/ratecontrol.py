@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .entropy import Ladder, estimate_bits
+from .entropy import Ladder, default_indices, estimate_bits
 from .errors import MuzipError
 
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(k|kb|kbps|kbit/s|kbit)?\s*$", re.IGNORECASE)
@@ -40,8 +40,9 @@ def quantize(y: np.ndarray, step_index: int, offsets: np.ndarray, step_div: int)
 
 
 def estimate_payload_bits(y: np.ndarray, step_index: int, offsets: np.ndarray, step_div: int,
-                          chunk: int, ladder: Ladder, max_packets: int = 24) -> float:
+                          chunk: int, ladder: Ladder, prior_q16: np.ndarray, max_packets: int = 24) -> float:
     """Estimated payload bits of the whole file, from up to ``max_packets`` evenly spread packets."""
+    defaults = [default_indices(prior_q16, step_index + o, step_div, ladder) for o in offsets]
     n_packets = -(-y.shape[2] // chunk)
     picks = np.unique(np.linspace(0, n_packets - 1, min(n_packets, max_packets)).round().astype(int))
     total = 0.0
@@ -49,7 +50,7 @@ def estimate_payload_bits(y: np.ndarray, step_index: int, offsets: np.ndarray, s
     for p in picks:
         seg = y[:, :, p * chunk : (p + 1) * chunk]
         q = quantize(seg, step_index, offsets, step_div)
-        total += sum(estimate_bits(q[c], ladder) for c in range(q.shape[0]))
+        total += sum(estimate_bits(q[c], ladder, defaults[c]) for c in range(q.shape[0]))
         frames += seg.shape[2]
     return total * y.shape[2] / frames
 
