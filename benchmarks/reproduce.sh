@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerate every published number in benchmarks/RESULTS.md from a checkout with the models installed.
+#   bash benchmarks/reproduce.sh [CLIPS_DIR]     (default: data/val_clips, made by make_validation_clips.py)
+# Needs: pip install -e ".[bench]" and opus-tools. Takes ~30 min on 2 cores (ViSQOL dominates).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLIPS=${1:-data/val_clips}
+OUT=benchmarks/results
+mkdir -p "$OUT"
+if [ ! -d "$CLIPS" ]; then
+  muzip data data/corpus && python benchmarks/make_validation_clips.py "$CLIPS" --n 16 --seconds 10
+fi
+# speed on a quiet machine first; the 60-minute memory test for the default model
+python benchmarks/speed_memory.py --model freq --threads 2 --speed-seconds 60 --long-minutes 60
+python benchmarks/speed_memory.py --model time --threads 2 --speed-seconds 60 --long-minutes 0
+python benchmarks/coder_compare.py "$CLIPS" --model freq --bitrates 8k,16k,32k,64k
+python benchmarks/run_bench.py "$CLIPS" --out runs/bench_all --jobs 2 --force
+python benchmarks/make_results.py runs/bench_all/results.json --manifest models/manifest.json
