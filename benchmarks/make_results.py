@@ -168,6 +168,43 @@ def update_manifest(manifest: Path, data: dict, rungs: list[float]) -> None:
     manifest.write_text(json.dumps(man, indent=1) + "\n")
 
 
+def write_model_cards(manifest: Path) -> Path:
+    """models/README.md: one card per shipped model, rendered from the manifest (single source)."""
+    man = json.loads(manifest.read_text())
+    L = ["# Pretrained models", "",
+         "Rendered from `manifest.json` by `benchmarks/make_results.py`; weights are fp16, loaded with "
+         "`torch.load(weights_only=True)` after their sha256 is checked.", ""]
+    for m in man["models"]:
+        tc = m.get("train_config", {})
+        data = m.get("training_data", {})
+        L += [f"## {m['id']} ({m['family']}{', default' if m.get('default') else ''})", "",
+              f"- file `{m['file']}`, {m['bytes'] / 1e6:.1f} MB, sha256 `{m['sha256']}`",
+              f"- {m.get('params', 0) / 1e6:.1f} M parameters; sample rate {m['sample_rate']} Hz; bitrates "
+              f"{m.get('bitrate_range_kbps', ['?', '?'])[0]}-{m.get('bitrate_range_kbps', ['?', '?'])[1]} kbit/s "
+              "(one variable-rate model; rate control picks the quantizer step)",
+              f"- trained {m.get('steps')} steps, batch {tc.get('batch')} x {tc.get('frames', 0) * 1024 / 44100:.2f} s "
+              f"excerpts, lr {tc.get('lr')}, lambda {tc.get('lam')} per kbit/s, {m.get('train_wall_s', 0) / 60:.0f} min "
+              f"wall on {m.get('hardware')}",
+        ]
+        if isinstance(data, dict):
+            L.append(f"- data: Debian packages {', '.join(data.get('packages') or [])}; split by track group "
+                     f"({data.get('split_rule')}): train {data['train']['tracks']} tracks / {data['train']['hours']} h, "
+                     f"validation {data['validation']['tracks']} tracks / {data['validation']['hours']} h")
+        if m.get("notes"):
+            L.append(f"- notes: {m['notes']}")
+        v = m.get("validation")
+        if v:
+            L += ["", f"Validation ({v['metric']}, {v['clips']} clips, real bitrates):", "",
+                  "| target | real kbit/s | ViSQOL | log-spectral RMSE dB | SI-SDR dB |", "|---|---:|---:|---:|---:|"]
+            for br, row in v["by_bitrate"].items():
+                L.append(f"| {br} | {f(row.get('real_kbps'))} | {f(row.get('visqol'))} | {f(row.get('lsd_db'), 1)} | "
+                         f"{f(row.get('si_sdr_db'), 1)} |")
+        L.append("")
+    out = manifest.parent / "README.md"
+    out.write_text("\n".join(L) + "\n")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, nargs="+")
@@ -187,6 +224,7 @@ def main() -> None:
     a.md.write_text(build_markdown(data, speed, coder, [float(x) for x in a.rungs.split(",")]))
     if a.manifest:
         update_manifest(a.manifest, data, [float(x) for x in a.rungs.split(",")])
+        write_model_cards(a.manifest)
     print(f"wrote {a.md} and {a.out}/")
 
 

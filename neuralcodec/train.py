@@ -235,6 +235,16 @@ def update_manifest(models_folder: Path, entry: dict) -> Path:
     return path
 
 
+def corpus_summary(manifest: Path) -> dict:
+    """What a model card says about its data: packages, split rule, tracks and hours per split."""
+    m = json.loads(Path(manifest).read_text())
+    out: dict = {"manifest": str(manifest), "packages": m.get("packages"), "split_rule": m.get("split_rule")}
+    for split in ("train", "validation"):
+        tracks = [t for t in m["tracks"] if t["split"] == split]
+        out[split] = {"tracks": len(tracks), "hours": round(sum(t["duration"] for t in tracks) / 3600, 2)}
+    return out
+
+
 def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
     """Checkpoint -> ``models/<family>-<sha8>.pt`` (fp16 weights) and its manifest entry."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -243,7 +253,15 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     model_h = build_model(state["model_config"])
     model_h.load_state_dict(half)  # round-trip through fp16 so the shipped weights are what we test
-    card = {"steps": state["step"], "train_config": state["train_config"], **card}
+    hist = list(state.get("history", []))
+    wall, last = 0.0, 0.0
+    for rec in hist:  # wall_s restarts at each resume: sum the segments
+        if rec["wall_s"] < last:
+            wall += last
+        last = rec["wall_s"]
+    card = {"steps": state["step"], "train_config": state["train_config"],
+            "params": sum(p.numel() for p in model_h.parameters()), "train_wall_s": round(wall + last),
+            "last_validation": hist[-1] if hist else None, **card}
     return save_weights(model_h, models_folder, card, dtype=torch.float16)
 
 
@@ -284,7 +302,7 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
     run(cfg, None if synthetic else data, out_dir, quiet=quiet)
     if export_to is not None:
         cpu = platform.processor() or platform.machine()
-        card = {"training_data": str(data) if data else "synthetic",
+        card = {"training_data": corpus_summary(data) if data else "synthetic",
                 "hardware": f"{cpu}, {torch.get_num_threads()} threads", "wall_s_this_run": round(time.time() - t0)}
         entry = export(out_dir / "checkpoint.pt", export_to, card)
         update_manifest(export_to, entry)
