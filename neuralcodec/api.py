@@ -67,6 +67,7 @@ class EncodeStats:
     coder: str
     model_id: str
     parts: dict = field(default_factory=dict)
+    load_seconds: float = 0.0
 
     @property
     def realtime(self) -> float:
@@ -107,6 +108,8 @@ class MzpWriter:
                              f"({lo:g}-{hi:g} kbit/s)")
         self.device = resolve_device(device)
         self.net = load_model(self.entry, self.device)
+        self.load_s = time.perf_counter() - self.t0
+        self.t0 = time.perf_counter()  # the realtime factor measures coding, not model loading
         self.dst, self.sample_rate, self.channels = dst, sample_rate, channels
         self.coder, self.step_index, self.progress = coder, step_index, progress
         self.samples = 0
@@ -170,7 +173,7 @@ class MzpWriter:
         idx = container.index_size(len(offsets))
         self.stats = EncodeStats(duration, len(data), len(data) * 8 / duration / 1000, time.perf_counter() - self.t0,
                                  k, self.coder, self.entry.model_id,
-                                 {"header": len(head), "packets": pos - len(head), "index": idx})
+                                 {"header": len(head), "packets": pos - len(head), "index": idx}, self.load_s)
         if self.dst is None:
             return data
         if isinstance(self.dst, (str, os.PathLike)):

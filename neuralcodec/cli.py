@@ -61,7 +61,7 @@ def encode(src: str, dst: str | None, bitrate: str, model: str, device: str, cod
                                 coder=coder, progress=prog)
     if not quiet:
         err.print(f"{stats.duration:.2f} s  {stats.kbps:.2f} kbit/s  {stats.bytes} bytes  "
-                  f"{stats.realtime:.1f}x realtime  model {stats.model_id}")
+                  f"{stats.realtime:.1f}x realtime  model {stats.model_id} (loaded in {stats.load_seconds:.2f} s)")
 
 
 @cli.command()
