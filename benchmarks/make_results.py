@@ -205,6 +205,34 @@ def write_model_cards(manifest: Path) -> Path:
     return out
 
 
+def headline(data: dict, rungs: list[float]) -> str:
+    """The README's results block: median ViSQOL / LSD / SI-SDR per codec at the headline rungs."""
+    runs = data["runs"]
+    codecs = sorted({r["codec"] for r in runs}, key=_rank)
+    clips = len({r["clip"] for r in runs})
+    L = [f"Median over {clips} held-out 10 s clips, each codec at its real bitrate "
+         "(full tables, speed and method: [benchmarks/RESULTS.md](benchmarks/RESULTS.md)).", "",
+         "| codec | " + " | ".join(f"{r:g} kbit/s" for r in rungs) + " |", "|---|" + "---:|" * len(rungs)]
+    for c in codecs:
+        cells = []
+        for r in rungs:
+            m = medians(runs, c, r)
+            cells.append(f"{f(m['visqol'])} / {f(m['lsd_db'], 1)} / {f(m['si_sdr_db'], 1)}" if m["n"] else "-")
+        L.append(f"| {c} | " + " | ".join(cells) + " |")
+    L += ["", "Cells: ViSQOL v3 MOS-LQO (higher is better) / log-spectral RMSE dB (lower) / SI-SDR dB (higher).", "",
+          "![ViSQOL vs real bitrate](benchmarks/results/visqol_vs_kbps.png)"]
+    return "\n".join(L)
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between the README's results markers."""
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = readme.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(head + start + "\n" + block + "\n" + end + rest.split(end, 1)[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path, nargs="+")
@@ -225,6 +253,7 @@ def main() -> None:
     if a.manifest:
         update_manifest(a.manifest, data, [float(x) for x in a.rungs.split(",")])
         write_model_cards(a.manifest)
+    update_readme(REPO / "README.md", headline(data, [float(x) for x in a.rungs.split(",")]))
     print(f"wrote {a.md} and {a.out}/")
 
 
