@@ -88,7 +88,8 @@ def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list
           f"`benchmarks/make_results.py`; raw runs in `benchmarks/results/results.json`.", ""]
     if env:
         L += [f"Environment: {', '.join(f'{k} {v}' for k, v in env.items() if isinstance(v, (str, int, float)))}", ""]
-    L += ["![ViSQOL vs bitrate](results/visqol_vs_kbps.png)", ""]
+    L += ["![ViSQOL vs bitrate](results/visqol_vs_kbps.png)", "",
+          "(The plots are drawn by the bench from means over clips; the tables give medians.)", ""]
     for metric, title, d in (("visqol", "ViSQOL v3 MOS-LQO (audio mode, higher is better)", 2),
                              ("lsd_db", "Log-spectral RMSE, dB (lower is better)", 1),
                              ("si_sdr_db", "SI-SDR, dB (higher is better)", 1)):
@@ -220,7 +221,7 @@ def headline(data: dict, rungs: list[float]) -> str:
             cells.append(f"{f(m['visqol'])} / {f(m['lsd_db'], 1)} / {f(m['si_sdr_db'], 1)}" if m["n"] else "-")
         L.append(f"| {c} | " + " | ".join(cells) + " |")
     L += ["", "Cells: ViSQOL v3 MOS-LQO (higher is better) / log-spectral RMSE dB (lower) / SI-SDR dB (higher).", "",
-          "![ViSQOL vs real bitrate](benchmarks/results/visqol_vs_kbps.png)"]
+          "![ViSQOL vs real bitrate (mean over clips)](benchmarks/results/visqol_vs_kbps.png)"]
     return "\n".join(L)
 
 
