@@ -268,10 +268,13 @@ class MzpReader:
             self.f = source
             self._own = False
         try:
-            self.header, self.first_offset = container.read_header(self.f)
+            self._open(device, group)
         except BaseException:
             self.close()
             raise
+
+    def _open(self, device: str, group: int) -> None:
+        self.header, self.first_offset = container.read_header(self.f)
         h = self.header
         if h["coder"] not in CODERS:
             raise FormatError(f"unknown entropy coder '{h['coder']}' in header")
