@@ -75,6 +75,15 @@ def f(v: float | None, d: int = 2) -> str:
     return "-" if v is None else f"{v:.{d}f}"
 
 
+def median_table(runs: list[dict], codecs: list[str], rates: list[float], label: str, cell) -> list[str]:  # type: ignore[no-untyped-def]
+    """Markdown rows: one per codec, one column per rate, ``cell(medians)`` in each."""
+    rows = ["| codec | " + " | ".join(f"{r:g}{label}" for r in rates) + " |", "|---|" + "---:|" * len(rates)]
+    for c in codecs:
+        cells = [cell(m) if (m := medians(runs, c, r))["n"] else "-" for r in rates]
+        rows.append(f"| {c} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list[float]) -> str:
     runs = data["runs"]
     codecs = sorted({r["codec"] for r in runs}, key=_rank)
@@ -93,14 +102,9 @@ def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list
     for metric, title, d in (("visqol", "ViSQOL v3 MOS-LQO (audio mode, higher is better)", 2),
                              ("lsd_db", "Log-spectral RMSE, dB (lower is better)", 1),
                              ("si_sdr_db", "SI-SDR, dB (higher is better)", 1)):
-        L += [f"## {title}", "", "| codec | " + " | ".join(f"{r:g}k" for r in rates) + " |",
-              "|---|" + "---:|" * len(rates)]
-        for c in codecs:
-            cells = []
-            for r in rates:
-                m = medians(runs, c, r)
-                cells.append(f"{f(m[metric], d)} @{f(m['real_kbps'], 1)}" if m["n"] else "-")
-            L.append(f"| {c} | " + " | ".join(cells) + " |")
+        L += [f"## {title}", ""]
+        L += median_table(runs, codecs, rates, "k",
+                          lambda m, key=metric, d=d: f"{f(m[key], d)} @{f(m['real_kbps'], 1)}")
         L += ["", "Cells: median metric @ median real kbit/s.", ""]
     # targets
     L += ["## Targets", ""]
@@ -213,13 +217,9 @@ def headline(data: dict, rungs: list[float]) -> str:
     clips = len({r["clip"] for r in runs})
     L = [f"Median over {clips} held-out 10 s clips, each codec at its real bitrate "
          "(full tables, speed and method: [benchmarks/RESULTS.md](benchmarks/RESULTS.md)).", "",
-         "| codec | " + " | ".join(f"{r:g} kbit/s" for r in rungs) + " |", "|---|" + "---:|" * len(rungs)]
-    for c in codecs:
-        cells = []
-        for r in rungs:
-            m = medians(runs, c, r)
-            cells.append(f"{f(m['visqol'])} / {f(m['lsd_db'], 1)} / {f(m['si_sdr_db'], 1)}" if m["n"] else "-")
-        L.append(f"| {c} | " + " | ".join(cells) + " |")
+         ]
+    L += median_table(runs, codecs, rungs, " kbit/s",
+                      lambda m: f"{f(m['visqol'])} / {f(m['lsd_db'], 1)} / {f(m['si_sdr_db'], 1)}")
     L += ["", "Cells: ViSQOL v3 MOS-LQO (higher is better) / log-spectral RMSE dB (lower) / SI-SDR dB (higher).", "",
           "![ViSQOL vs real bitrate (mean over clips)](benchmarks/results/visqol_vs_kbps.png)"]
     return "\n".join(L)

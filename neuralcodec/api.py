@@ -162,18 +162,14 @@ class MzpWriter:
             payloads, k = _code_all(y, self.net, fields, self.step_index), self.step_index
         fields["step_index"] = k
         buf = io.BytesIO()
-        head = container.Header(fields).to_bytes()
-        buf.write(head)
-        offsets, pos = [], len(head)
-        for payload in payloads:
-            offsets.append(pos)
-            pos += container.write_packet(buf, payload)
-        container.write_index(buf, offsets, pos)
+        header = container.Header(fields)
+        container.write_file(buf, header, payloads)
         data = buf.getvalue()
-        idx = container.index_size(len(offsets))
+        head_len = len(header.to_bytes())
+        idx = container.index_size(len(payloads))
         self.stats = EncodeStats(duration, len(data), len(data) * 8 / duration / 1000, time.perf_counter() - self.t0,
                                  k, self.coder, self.entry.model_id,
-                                 {"header": len(head), "packets": pos - len(head), "index": idx}, self.load_s)
+                                 {"header": head_len, "packets": len(data) - head_len - idx, "index": idx}, self.load_s)
         if self.dst is None:
             return data
         if isinstance(self.dst, (str, os.PathLike)):

@@ -116,6 +116,18 @@ def write_index(f: BinaryIO, offsets: list[int], index_offset: int) -> None:
     f.write(struct.pack("<Q", index_offset) + END_MAGIC)
 
 
+def write_file(f: BinaryIO, header: Header, payloads: list[bytes]) -> int:
+    """Write a whole .mzp (header, packets, index) to ``f``; returns the bytes written."""
+    head = header.to_bytes()
+    f.write(head)
+    offsets, pos = [], len(head)
+    for payload in payloads:
+        offsets.append(pos)
+        pos += write_packet(f, payload)
+    write_index(f, offsets, pos)
+    return pos + index_size(len(offsets))
+
+
 def index_size(n_packets: int) -> int:
     return 8 + 8 * n_packets + 4 + TRAILER_SIZE
 

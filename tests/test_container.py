@@ -20,13 +20,8 @@ def _fields(frames: int = 10, chunk: int = 4) -> dict:
 
 def _file(payloads: list[bytes], fields: dict | None = None) -> bytes:
     buf = io.BytesIO()
-    head = container.Header(fields or _fields()).to_bytes()
-    buf.write(head)
-    offsets, pos = [], len(head)
-    for p in payloads:
-        offsets.append(pos)
-        pos += container.write_packet(buf, p)
-    container.write_index(buf, offsets, pos)
+    n = container.write_file(buf, container.Header(fields or _fields()), payloads)
+    assert n == len(buf.getvalue())
     return buf.getvalue()
 
 
