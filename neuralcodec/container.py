@@ -8,8 +8,10 @@ Layout (all integers little-endian; the byte-level spec is docs/FORMAT.md):
     index_offset u64 | "MZPE"
 
 The header JSON holds everything the decoder needs; readers ignore keys they do not know, and
-refuse a major version they do not know. The index is optional for readers: a non-seekable
-stream is decoded packet by packet, and a damaged index falls back to scanning.
+refuse a major version they do not know. Every field is validated (:mod:`neuralcodec.header`) and
+the packet count is checked against the file's real size before anything is allocated. The index
+is optional for readers: a non-seekable stream is decoded packet by packet, and a damaged index
+(or an index offset that does not sit exactly where the file size puts it) falls back to scanning.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from . import header as hdr
 from .errors import FormatError
 
 MAGIC = b"MUZP"
@@ -30,11 +33,10 @@ MAJOR, MINOR = 1, 0
 PACKET_OVERHEAD = 8
 TRAILER_SIZE = 12
 MAX_HEADER = 1 << 20
-MAX_PACKET = 1 << 28
+MAX_PACKET = 1 << 24  # 16 MiB: far above any chunk's payload at any bitrate muzip writes
 
-REQUIRED = ("model", "sample_rate", "channels", "samples", "model_sample_rate", "hop", "latent_dim",
-            "frames", "chunk_frames", "context_frames", "coding", "step_index", "step_div",
-            "side_step_offset", "coder", "ladder")
+# the required keys of the autoencoder families (each family's list: header.required_keys)
+REQUIRED = hdr.required_keys(hdr.family("freq"))
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Header:
     major: int = MAJOR
     minor: int = MINOR
     extra: dict = field(default_factory=dict)
+    size: int | None = None  # the whole file's size in bytes when known (None: a stream)
 
     def __getitem__(self, key: str):  # type: ignore[no-untyped-def]
         return self.fields[key]
@@ -74,8 +77,49 @@ def _read_exact(f: BinaryIO, n: int, what: str, offset: int) -> bytes:
     return data
 
 
-def read_header(f: BinaryIO) -> tuple[Header, int]:
-    """Parse the header; returns it and the offset of the first packet."""
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid number")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")
+    return out
+
+
+def parse_json(body: bytes) -> object:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; any failure is a FormatError."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        # ValueError covers JSONDecodeError and integers past Python's digit limit
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "invalid JSON"
+        raise FormatError(f"header is corrupted ({why})") from None
+
+
+def stream_size(f: BinaryIO) -> int | None:
+    """Bytes in a seekable ``f`` (its position is kept); None for a pipe."""
+    try:
+        if not f.seekable():
+            return None
+        pos = f.tell()
+        end = f.seek(0, 2)
+        f.seek(pos)
+        return int(end)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def read_header(f: BinaryIO, size: int | None = None) -> tuple[Header, int]:
+    """Parse and validate the header; returns it and the offset of the first packet.
+
+    ``size`` is the file's size (found by seeking when not given and ``f`` is seekable). Every field
+    is checked by :func:`neuralcodec.header.validate`, and the packet count against ``size``, so a
+    header cannot make a reader allocate or loop in proportion to a number it merely claims.
+    """
+    if size is None:
+        size = stream_size(f)
     magic = f.read(4)
     if len(magic) == 0:
         raise FormatError("file is empty, not an .mzp file")
@@ -88,19 +132,25 @@ def read_header(f: BinaryIO) -> tuple[Header, int]:
                           f"(reads {MAJOR}.x); upgrade muzip")
     if n > MAX_HEADER:
         raise FormatError(f"header length {n} is implausible: the file is corrupted at byte 6")
+    if size is not None and 14 + n > size:
+        raise FormatError(f"file is truncated: header at byte 10 needs {n + 4} bytes, found {max(0, size - 10)}")
     body = _read_exact(f, n, "header", 10)
     (crc,) = struct.unpack("<I", _read_exact(f, 4, "header checksum", 10 + n))
     if zlib.crc32(pre + body) != crc:
         raise FormatError(f"header is corrupted (CRC mismatch in bytes 4-{10 + n})")
-    try:
-        fields = json.loads(body)
-    except ValueError:
-        raise FormatError("header is corrupted (invalid JSON)") from None
-    missing = [k for k in REQUIRED if k not in fields]
-    if missing:
-        raise FormatError(f"header lacks required field(s): {', '.join(missing)}")
-    extra = {k: v for k, v in fields.items() if k not in REQUIRED}
-    return Header(fields, major, minor, extra), 14 + n
+    values = parse_json(body)
+    fam = hdr.validate(values, major)
+    assert isinstance(values, dict)
+    header = Header(values, major, minor, {k: v for k, v in values.items() if k not in hdr.required_keys(fam)},
+                    size)
+    first = 14 + n
+    if size is not None:
+        # every packet costs at least its 8-byte framing, and the index 8 more per packet
+        need = first + header.n_packets * PACKET_OVERHEAD + index_size(header.n_packets)
+        if size < need:
+            raise FormatError(f"file is truncated or its header is corrupted: {header.n_packets} packets need at "
+                              f"least {need} bytes, the file has {size}")
+    return header, first
 
 
 def write_packet(f: BinaryIO, payload: bytes) -> int:
@@ -158,30 +208,48 @@ def iter_packets(f: BinaryIO, header: Header, first_offset: int) -> Iterator[tup
 
 
 def read_index(f: BinaryIO, header: Header, first_offset: int) -> list[int]:
-    """Packet offsets from the index; scans the packet lengths if the index is damaged."""
+    """Packet offsets from the index; scans the packet lengths if the index is damaged.
+
+    The trailer's index offset carries no CRC of its own, so it is trusted only where the layout
+    puts it: exactly ``index_size(n)`` bytes before the end of the file. The offsets it leads to
+    are CRC-checked and must rise from the first packet to the index, 8 bytes apart at least.
+    """
     n = header.n_packets
+    size = header.size if header.size is not None else stream_size(f)
+    if size is None:
+        raise FormatError("cannot seek in this stream to read the index")
+    idx_off = size - index_size(n) + TRAILER_SIZE
     try:
-        f.seek(-TRAILER_SIZE, 2)
-        idx_off, end = struct.unpack("<Q4s", f.read(TRAILER_SIZE))
-        if end != END_MAGIC:
+        f.seek(size - TRAILER_SIZE)
+        claimed, end = struct.unpack("<Q4s", _read_exact(f, TRAILER_SIZE, "trailer", size - TRAILER_SIZE))
+        if end != END_MAGIC or claimed != idx_off or idx_off < first_offset + n * PACKET_OVERHEAD:
             raise ValueError
         f.seek(idx_off)
-        body = f.read(8 + 8 * n)
-        (crc,) = struct.unpack("<I", f.read(4))
+        body = _read_exact(f, 8 + 8 * n + 4, "index", idx_off)
+        (crc,) = struct.unpack("<I", body[-4:])
+        body = body[:-4]
         if body[:4] != INDEX_MAGIC or zlib.crc32(body) != crc or struct.unpack("<I", body[4:8])[0] != n:
             raise ValueError
-        return list(struct.unpack(f"<{n}Q", body[8:]))
-    except (ValueError, struct.error, OSError):
-        return _scan_offsets(f, n, first_offset)
+        offsets = list(struct.unpack(f"<{n}Q", body[8:]))
+        bounds = [*offsets, idx_off]
+        if offsets[0] != first_offset or any(b - a < PACKET_OVERHEAD for a, b in zip(bounds[:-1], bounds[1:], strict=True)):
+            raise ValueError
+        return offsets
+    except (ValueError, struct.error, OSError, FormatError):
+        return _scan_offsets(f, n, first_offset, size - TRAILER_SIZE)
 
 
-def _scan_offsets(f: BinaryIO, n: int, first_offset: int) -> list[int]:
+def _scan_offsets(f: BinaryIO, n: int, first_offset: int, end: int) -> list[int]:
+    """Offsets found by walking the length fields; every packet must end before ``end``."""
     offsets, off = [], first_offset
     for p in range(n):
         f.seek(off)
         head = f.read(PACKET_OVERHEAD)
-        if len(head) != PACKET_OVERHEAD:
+        if len(head) != PACKET_OVERHEAD or off + PACKET_OVERHEAD > end:
             raise FormatError(f"file is truncated: packet {p} at byte {off} is missing")
         offsets.append(off)
-        off += PACKET_OVERHEAD + struct.unpack("<I", head[:4])[0]
+        length = struct.unpack("<I", head[:4])[0]
+        if length > MAX_PACKET or off + PACKET_OVERHEAD + length > end:
+            raise FormatError(f"packet {p} at byte {off} is corrupted (length field {length} runs past the end)")
+        off += PACKET_OVERHEAD + length
     return offsets

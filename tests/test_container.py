@@ -13,7 +13,7 @@ from neuralcodec.errors import FormatError
 
 def _fields(frames: int = 10, chunk: int = 4) -> dict:
     return {"model": {"id": "m", "sha256": "ab" * 8, "family": "freq"}, "sample_rate": 44100, "channels": 2,
-            "samples": frames * 1024, "model_sample_rate": 44100, "hop": 1024, "latent_dim": 8, "frames": frames,
+            "samples": frames * 1024, "model_sample_rate": 44100, "model_samples": frames * 1024, "hop": 1024, "latent_dim": 8, "frames": frames,
             "chunk_frames": chunk, "context_frames": 2, "coding": "ms", "step_index": -3, "step_div": 16,
             "side_step_offset": 8, "coder": "zstd-v1", "ladder": {"count": 64, "center": 32, "per_octave": 4}}
 
@@ -27,7 +27,7 @@ def _file(payloads: list[bytes], fields: dict | None = None) -> bytes:
 
 def test_header_round_trip_keeps_unknown_fields() -> None:
     fields = dict(_fields(), future_option={"x": 1})
-    h, first = container.read_header(io.BytesIO(container.Header(fields).to_bytes()))
+    h, first = container.read_header(io.BytesIO(_file([b"p"] * 3, fields)))
     assert h.fields == fields
     assert h.extra == {"future_option": {"x": 1}}
     assert first == len(container.Header(fields).to_bytes())  # packets start right after the header CRC
@@ -81,9 +81,15 @@ def test_truncated_and_bad_headers() -> None:
     bad[20] ^= 0x40
     with pytest.raises(FormatError, match="header is corrupted"):
         container.read_header(io.BytesIO(bytes(bad)))
-    f = io.BytesIO(data[: len(data) - 40])
+    with pytest.raises(FormatError, match="truncated or its header is corrupted: 3 packets need at least"):
+        container.read_header(io.BytesIO(data[: len(data) - 40]))  # the size is known: refused at once
+
+    class Pipe(io.BytesIO):  # a stream without a size: found while reading the packets
+        def seekable(self) -> bool:
+            return False
+
+    f = Pipe(data[: len(data) - 40])
     h, first = container.read_header(f)
-    f.seek(first)
     with pytest.raises(FormatError, match="truncated: packet 0"):
         list(container.iter_packets(f, h, first))
 
