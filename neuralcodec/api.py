@@ -11,13 +11,12 @@ from __future__ import annotations
 import io
 import math
 import os
-import struct
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -39,7 +38,14 @@ from .errors import FormatError, MuzipError
 from .models.base import STEP_DIV, CodecModel
 from .models.registry import ModelEntry, find_by_hash, load_model, resolve
 from .pipeline import ChunkEncoder, decode_chunks
-from .ratecontrol import estimate_payload_bits, parse_bitrate, quantize, search_step
+from .ratecontrol import (
+    estimate_payload_bits,
+    parse_bitrate,
+    quality_step_index,
+    quantize,
+    search_step,
+)
+from .tags import validate_tags
 
 CHUNK_FRAMES = 256  # latent frames per packet (~6 s at 44.1 kHz)
 SIDE_STEP_OFFSET = 8  # side channel quantized 2**(8/16) = 1.41x coarser than mid
@@ -95,8 +101,10 @@ class MzpWriter:
     def __init__(self, dst: str | os.PathLike[str] | BinaryIO | None, sample_rate: int, channels: int,
                  bitrate: str | float = "16k", model: str = "freq", device: str = "auto",
                  coder: str = RANGE_CODER, step_index: int | None = None, expected_samples: int = 0,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, tags: Mapping[str, str] | None = None,
+                 quality: float | None = None) -> None:
         self.t0 = time.perf_counter()
+        self.tags = validate_tags(tags) if tags else {}  # optional header field, any family
         self.kbps = parse_bitrate(bitrate)
         if coder not in CODERS:
             raise MuzipError(f"unknown entropy coder '{coder}' (known: {', '.join(CODERS)})")
@@ -109,6 +117,9 @@ class MzpWriter:
         self.device = resolve_device(device)
         self.net = load_model(self.entry, self.device)
         self.load_s = time.perf_counter() - self.t0
+        if quality is not None:  # constant quality: a fixed step from the model's trained range
+            step_index = quality_step_index(quality, self.net.config.log2_step_min,
+                                            self.net.config.log2_step_max, STEP_DIV)
         self.t0 = time.perf_counter()  # the realtime factor measures coding, not model loading
         self.dst, self.sample_rate, self.channels = dst, sample_rate, channels
         self.coder, self.step_index, self.progress = coder, step_index, progress
@@ -156,6 +167,8 @@ class MzpWriter:
             "step_div": STEP_DIV, "side_step_offset": SIDE_STEP_OFFSET if n_code == 2 else 0, "coder": self.coder,
             "ladder": Ladder().to_dict(), "encoder": "muzip 0.1.0",
         }
+        if self.tags:
+            fields["tags"] = self.tags
         if self.step_index is None:
             payloads, k = _rate_control(y, self.net, fields, self.kbps * 1000 * duration)
         else:  # fixed quantizer (constant quality); the bitrate follows the music
@@ -421,19 +434,25 @@ class MzpReader:
 # -- public API -----------------------------------------------------------------------------------
 
 
-def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
-           device: str = "auto", coder: str = RANGE_CODER, step_index: int | None = None) -> bytes:
+def encode(audio: np.ndarray | Any, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
+           device: str = "auto", coder: str = RANGE_CODER, step_index: int | None = None,
+           tags: Mapping[str, str] | None = None, quality: float | None = None) -> bytes:
     """Encode ``[channels, samples]`` (or ``[samples]``) float audio to .mzp bytes.
 
-    ``step_index`` fixes the quantizer instead of targeting ``bitrate`` (constant quality).
+    ``audio`` is a numpy array or a torch tensor (CPU or CUDA, with or without grad).
+    ``quality`` (0-10) or ``step_index`` fixes the quantizer instead of targeting ``bitrate``
+    (constant quality); ``tags`` ({"title": ...}) are stored in the header.
     """
-    a = np.asarray(audio, dtype=np.float32)
+    from .arrays import to_numpy
+
+    a = to_numpy(audio)
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2:
         raise MuzipError("audio must be [channels, samples]")
     check_stream(AudioInfo(sample_rate, a.shape[0], a.shape[1], a.shape[0]), "audio")
-    w = MzpWriter(None, sample_rate, a.shape[0], bitrate, model, device, coder, step_index, a.shape[1])
+    w = MzpWriter(None, sample_rate, a.shape[0], bitrate, model, device, coder, step_index, a.shape[1],
+                  tags=tags, quality=quality)
     block = 1 << 16
     for i in range(0, a.shape[1], block):
         w.write(a[:, i : i + block])
@@ -442,17 +461,32 @@ def encode(audio: np.ndarray, sample_rate: int, bitrate: str | float = "16k", mo
     return data
 
 
-def decode(data: bytes, device: str = "auto", start: float = 0.0, duration: float | None = None
-           ) -> tuple[np.ndarray, int]:
-    """Decode .mzp bytes to ``([channels, samples] float32, sample_rate)``."""
-    with MzpReader(data, device=resolve_device(device)) as r:
-        return r.read(start, duration), r.sample_rate
+def decode(data: bytes, device: str = "auto", start: float = 0.0, duration: float | None = None,
+           as_tensor: bool = False) -> tuple[np.ndarray | Any, int]:
+    """Decode .mzp bytes to ``([channels, samples] float32, sample_rate)``; with ``as_tensor`` the
+    audio is a torch tensor on the decoding device."""
+    dev = resolve_device(device)
+    with MzpReader(data, device=dev) as r:
+        audio, rate = r.read(start, duration), r.sample_rate
+    if as_tensor:
+        from .arrays import to_tensor
+
+        return to_tensor(audio, dev), rate
+    return audio, rate
 
 
 def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, bitrate: str | float = "16k",
                 model: str = "freq", device: str = "auto", force: bool = False, quiet: bool = True,
-                coder: str = RANGE_CODER, progress: Progress | None = None) -> EncodeStats:
-    """Encode an audio file (or '-' for stdin) to ``dst`` (default: src with .mzp; '-' = stdout)."""
+                coder: str = RANGE_CODER, progress: Progress | None = None, *,
+                tags: Mapping[str, str] | None = None, keep_tags: bool = True, quality: float | None = None,
+                verify: bool = False) -> EncodeStats:
+    """Encode an audio file (or '-' for stdin) to ``dst`` (default: src with .mzp; '-' = stdout).
+
+    The input's tags are kept (unless ``keep_tags`` is False) and ``tags`` set or, with an empty
+    value, delete fields. ``verify`` checks the written bytes and decodes them before the output
+    appears (see :mod:`neuralcodec.verify`).
+    """
+    from .tags import merge, read_tags
     spooled = None
     if str(src) == "-":
         spooled = src_path = spool_stdin()
@@ -468,14 +502,20 @@ def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
             raise MuzipError(f"{dst}: output would overwrite the input")
         with open_audio(src_path) as f:
             check_stream(f, "stdin" if spooled else str(src))
+            file_tags = merge(read_tags(src_path) if keep_tags else {}, tags)
             out: str | os.PathLike[str] | BinaryIO = sys.stdout.buffer if str(dst) == "-" else dst
-            w = MzpWriter(out, f.samplerate, f.channels, bitrate, model, device, coder,
-                          expected_samples=f.frames, progress=progress)
+            w = MzpWriter(None if verify else out, f.samplerate, f.channels, bitrate, model, device, coder,
+                          expected_samples=f.frames, progress=progress, tags=file_tags, quality=quality)
             for block in iter_blocks(f):
                 w.write(block)
-            stats = w.close()
-            assert isinstance(stats, EncodeStats)
-            return stats
+            res = w.close()
+            if verify:
+                from .verify import write_verified
+
+                assert isinstance(res, bytes)
+                write_verified(res, out, device=w.device)
+            assert w.stats is not None
+            return w.stats
     finally:
         if spooled:
             os.unlink(spooled)
@@ -483,11 +523,16 @@ def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
 
 def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, device: str = "auto",
                 force: bool = False, quiet: bool = True, start: float = 0.0, duration: float | None = None,
-                subtype: str = "PCM_16", progress: Progress | None = None, group: int = 1) -> dict:
-    """Decode an .mzp file (or '-' for stdin) to an audio file (default: src with .wav; '-' = stdout WAV)."""
-    import soundfile as sf
+                subtype: str = "PCM_16", progress: Progress | None = None, group: int = 1, *,
+                rate: int | None = None, channels: int | None = None, dither: bool = True,
+                keep_tags: bool = True) -> dict:
+    """Decode an .mzp file (or '-' for stdin) to an audio file (default: src with .wav; '-' = stdout WAV).
 
-    from .audio import _format_for
+    ``subtype`` "FLOAT" writes 32-bit float (file or stdout), else 16-bit with TPDF dither (unless
+    ``dither`` is False); ``rate``/``channels`` convert on the way out (:mod:`neuralcodec.output`);
+    the header's tags are written where the format holds them. The result counts clipped samples.
+    """
+    from .output import AudioSink
 
     src_is_stdin = str(src) == "-"
     if dst is None:
@@ -502,61 +547,33 @@ def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()  # realtime factor measures decoding, not model loading
         whole = start == 0.0 and duration is None
-        if str(dst) == "-":
-            n = _write_wav_stdout(r.blocks(progress) if whole else iter([r.read(start, duration)]),
-                                  r.samples if whole else None, r.channels, r.sample_rate)
+        blocks = r.blocks(progress) if whole else iter([r.read(start, duration)])
+        if not whole:  # a seek: one block, length known once decoded
+            first = next(blocks)
+            blocks, n_in = iter([first]), first.shape[1]
         else:
-            fmt = _format_for(Path(dst))
-            n = 0
-            with atomic_output(Path(dst)) as tmp:
-                with sf.SoundFile(tmp, "w", r.sample_rate, r.channels, subtype=subtype if fmt in ("WAV", "FLAC", "AIFF") else None,
-                                  format=fmt) as out:
-                    for block in (r.blocks(progress) if whole else iter([r.read(start, duration)])):
-                        out.write(np.clip(block, -1.0, 1.0).T)
-                        n += block.shape[1]
-        return {"samples": n, "sample_rate": r.sample_rate, "channels": r.channels,
-                "duration": n / r.sample_rate, "seconds": time.perf_counter() - t0, "load_seconds": load_s}
+            n_in = r.samples
+        tags = r.header.fields.get("tags") if keep_tags else None
+        sink = AudioSink(dst, r.sample_rate, r.channels, n_in, rate=rate, out_channels=channels,
+                         as_float=subtype == "FLOAT", dither=dither, tags=tags)
+        with sink:
+            for block in blocks:
+                sink.write(block)
+        return {"samples": sink.written, "sample_rate": sink.rate, "channels": sink.channels,
+                "duration": sink.written / sink.rate, "seconds": time.perf_counter() - t0, "load_seconds": load_s,
+                "clipped": sink.clipped, "peak": sink.peak, "tags_written": sink.tags_written,
+                "source_duration": n_in / r.sample_rate}
 
 
-def _write_wav_stdout(blocks: Iterator[np.ndarray], samples: int | None, channels: int, rate: int) -> int:
-    """Stream 16-bit WAV to stdout; the header is exact because the length is known up front."""
-    out = sys.stdout.buffer
-    if samples is None:  # a seek: one block, length known once decoded
-        first = next(blocks)
-        blocks, samples = iter([first]), first.shape[1]
-    size = samples * channels * 2
-    out.write(b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) + b"data" + struct.pack("<I", size))
-    n = 0
-    for block in blocks:
-        out.write((np.clip(block, -1, 1) * 32767).round().astype("<i2").T.tobytes())
-        n += block.shape[1]
-    out.flush()
-    return n
+def info(src: str | os.PathLike[str], parts: bool = True) -> dict:
+    """Header fields, tags and measured sizes: what `muzip info` prints (see :mod:`neuralcodec.fileinfo`).
+    ``parts`` adds the payload split, which loads the model (skipped when it is not installed)."""
+    from .fileinfo import info as file_info
 
-
-def info(src: str | os.PathLike[str]) -> dict:
-    """Header fields plus measured sizes: what `muzip info` prints."""
-    p = Path(src)
-    if not p.exists():
-        raise MuzipError(f"{p}: no such file")
-    size = p.stat().st_size
-    with open(p, "rb") as f:
-        header, first = container.read_header(f)
-        offsets = container.read_index(f, header, first)
-        sizes = []
-        for i, off in enumerate(offsets):
-            f.seek(off)
-            sizes.append(len(container.read_packet(f, i, off)))
-    dur = header["samples"] / header["sample_rate"]
-    out = {"header": header.fields, "file_bytes": size, "duration": dur, "kbps": size * 8 / dur / 1000,
-           "header_bytes": first, "packet_payload_bytes": sum(sizes),
-           "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
-           "index_bytes": container.index_size(len(sizes)), "packets": len(sizes),
-           "packet_sizes": sizes, "payload_parts": None}
-    if header["coder"] == RANGE_CODER:
+    out = file_info(src)
+    if parts and out["header"]["coder"] == RANGE_CODER:
         try:
-            out["payload_parts"] = _payload_parts(p, sum(sizes))
+            out["payload_parts"] = _payload_parts(Path(src), out["packet_payload_bytes"])
         except MuzipError:  # model not installed: sizes only
             pass
     return out

@@ -69,3 +69,16 @@ def search_step(target_bits: float, estimate: Callable[[int], float], lo: int, h
             hi = mid
     # pick whichever neighbour lands closer to the target
     return lo if abs(estimate(lo) - target_bits) < abs(estimate(hi) - target_bits) else hi
+
+
+QUALITY_MAX = 10.0
+
+
+def quality_step_index(quality: float, log2_step_min: float, log2_step_max: float, step_div: int) -> int:
+    """Constant quality (``-V``): 0 (smallest files) .. 10 (best) mapped linearly onto the model's
+    trained step range, 0 -> ``2**log2_step_max``, 10 -> ``2**log2_step_min``; the bitrate follows
+    the music. Decimals are allowed (-V 6.5); the step moves in 1/step_div octaves."""
+    if not 0.0 <= quality <= QUALITY_MAX:
+        raise MuzipError(f"quality {quality:g} is outside 0-{QUALITY_MAX:g} (10 = best, 0 = smallest)")
+    log2_step = log2_step_max - quality / QUALITY_MAX * (log2_step_max - log2_step_min)
+    return int(round(log2_step * step_div))
