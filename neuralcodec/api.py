@@ -34,7 +34,7 @@ from .audio import (
     to_mid_side,
 )
 from .entropy import CODERS, RANGE_CODER, Ladder, decode_packet, default_indices, encode_packet
-from .errors import FormatError, MuzipError
+from .errors import FormatError, MuzipError, decoding
 from .models.base import STEP_DIV, CodecModel
 from .models.registry import ModelEntry, find_by_hash, load_model, resolve
 from .pipeline import ChunkEncoder, decode_chunks
@@ -45,6 +45,7 @@ from .ratecontrol import (
     quantize,
     search_step,
 )
+from .safeio import check_output
 from .tags import validate_tags
 
 CHUNK_FRAMES = 256  # latent frames per packet (~6 s at 44.1 kHz)
@@ -290,6 +291,9 @@ class MzpReader:
         self.entry = find_by_hash(h["model"]["id"], h["model"]["sha256"])
         self.device = resolve_device(device)
         self.model = load_model(self.entry, self.device)
+        from .header import check_model
+
+        check_model(h.fields, self.model)  # the file's rate, hop, latent size and steps fit this model
         self.group = group
         self.ladder = Ladder(**h["ladder"])
         offs = _offsets(h.fields)
@@ -351,12 +355,8 @@ class MzpReader:
             shape = (h.coding_channels(), h["latent_dim"], h.packet_frames(p))
             payload, off = self._payload(p)
             where = f"packet {p}" + (f" at byte {off}" if off >= 0 else "")
-            try:
+            with decoding(where):  # any failure on CRC-valid bytes, range-coder panics included
                 q = decode_packet(payload, shape, self.defaults, h["coder"], self.ladder)
-            except FormatError as exc:
-                raise FormatError(f"{where}: {exc}") from None
-            except Exception:  # a CRC-valid payload the coder cannot parse
-                raise FormatError(f"{where} cannot be decoded (corrupted payload)") from None
             self._packets[p] = (q * self.steps[:, None, None]).astype(np.float32)
             for old in [k for k in self._packets if k < p - 1]:
                 del self._packets[old]
@@ -399,12 +399,16 @@ class MzpReader:
         remaining -= tail.shape[1]
         if tail.shape[1]:
             yield tail
-        if remaining > 0:
-            yield np.zeros((self.channels, remaining), np.float32)
+        while remaining > 0:  # in blocks: memory stays bounded whatever the header claims
+            n = min(remaining, 1 << 16)
+            remaining -= n
+            yield np.zeros((self.channels, n), np.float32)
 
     def read(self, start: float = 0.0, duration: float | None = None) -> np.ndarray:
         """Decode ``[start, start + duration)`` seconds, touching only the packets it needs."""
         h = self.header
+        if not math.isfinite(start) or (duration is not None and not math.isfinite(duration)):
+            raise MuzipError("--start and --duration must be finite numbers")
         if start < 0 or (duration is not None and duration <= 0):
             raise MuzipError("--start must be >= 0 and --duration > 0")
         s0 = int(round(start * self.sample_rate))
@@ -496,10 +500,7 @@ def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
         src_path = str(src)
     try:
         dst = Path(src_path).with_suffix(".mzp") if dst is None else dst
-        if str(dst) != "-" and Path(dst).exists() and not force:
-            raise MuzipError(f"{dst}: already exists (use -f/--force to overwrite)")
-        if str(dst) != "-" and Path(dst).resolve() == Path(src_path).resolve():
-            raise MuzipError(f"{dst}: output would overwrite the input")
+        check_output(dst, force, src_path)  # a folder, unwritable or existing output: refused before any work
         with open_audio(src_path) as f:
             check_stream(f, "stdin" if spooled else str(src))
             file_tags = merge(read_tags(src_path) if keep_tags else {}, tags)
@@ -537,10 +538,7 @@ def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
     src_is_stdin = str(src) == "-"
     if dst is None:
         dst = "-" if src_is_stdin else Path(src).with_suffix(".wav")
-    if str(dst) != "-" and Path(dst).exists() and not force:
-        raise MuzipError(f"{dst}: already exists (use -f/--force to overwrite)")
-    if str(dst) != "-" and not src_is_stdin and Path(dst).resolve() == Path(src).resolve():
-        raise MuzipError(f"{dst}: output would overwrite the input")
+    check_output(dst, force, None if src_is_stdin else src)  # refused before any work
     t0 = time.perf_counter()
     source: str | os.PathLike[str] | bytes = sys.stdin.buffer.read() if src_is_stdin else src
     with MzpReader(source, device=resolve_device(device), group=group) as r:

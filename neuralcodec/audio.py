@@ -7,9 +7,6 @@ that hour-long files never sit in memory whole.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import soundfile as sf
 import soxr
 
 from .errors import MuzipError
+from .safeio import atomic_output, spool_stdin  # noqa: F401  (re-exported: the output-safety layer)
 
 MIN_RATE = 8000
 MAX_RATE = 192000
@@ -112,43 +110,6 @@ def _format_for(p: Path) -> str:
     if ext not in known:
         raise MuzipError(f"{p}: unknown output format '.{ext}' (use .wav, .flac or .ogg)")
     return known[ext]
-
-
-class atomic_output:
-    """Context manager yielding a temp path beside ``path``; renamed over it only on success.
-
-    A failed or interrupted write leaves the user's existing file untouched and no partial file.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.tmp: str | None = None
-
-    def __enter__(self) -> str:
-        folder = self.path.parent if str(self.path.parent) else Path(".")
-        if not folder.is_dir():
-            raise MuzipError(f"{self.path}: folder {folder} does not exist")
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
-        assert self.tmp is not None
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
-
-
-def spool_stdin() -> str:
-    """Copy stdin to a temp file: libsndfile and our two-pass rate control need to seek."""
-    fd, tmp = tempfile.mkstemp(prefix="muzip-stdin-")
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
-    return tmp
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

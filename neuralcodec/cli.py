@@ -6,7 +6,6 @@ Exit status: 0 success, 1 a problem with input/output/model (one-line message), 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from . import api
-from .errors import MuzipError
+from .launcher import FINITE
 
 err = Console(stderr=True, highlight=False)
 
@@ -67,8 +66,8 @@ def encode(src: str, dst: str | None, bitrate: str, model: str, device: str, cod
 @cli.command()
 @click.argument("src")
 @click.option("-o", "--output", "dst", default=None, help="Output audio (default: input name with .wav; '-' = stdout WAV).")
-@click.option("--start", type=float, default=0.0, show_default=True, help="Start time in seconds (seeks).")
-@click.option("--duration", type=float, default=None, help="Seconds to decode (default: to the end).")
+@click.option("--start", type=FINITE, default=0.0, show_default=True, help="Start time in seconds (seeks).")
+@click.option("--duration", type=FINITE, default=None, help="Seconds to decode (default: to the end).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--float", "as_float", is_flag=True, help="Write 32-bit float samples (WAV/FLAC default: 16-bit).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
@@ -136,24 +135,8 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 1, never a traceback."""
-    try:
-        cli.main(args=argv, prog_name="muzip", standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("muzip: aborted")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else 1)
-    except MuzipError as exc:
-        click.echo(f"muzip: error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("muzip: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"muzip: error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), err=True)
-        sys.exit(1)
-    sys.exit(0)
+    """Entry point (the console script is :func:`neuralcodec.launcher.main`, which this is): signals,
+    exit statuses and one-line errors are handled there, before the heavy imports."""
+    from .launcher import main as launch
+
+    launch(argv)

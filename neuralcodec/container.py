@@ -250,6 +250,7 @@ def _scan_offsets(f: BinaryIO, n: int, first_offset: int, end: int) -> list[int]
         offsets.append(off)
         length = struct.unpack("<I", head[:4])[0]
         if length > MAX_PACKET or off + PACKET_OVERHEAD + length > end:
-            raise FormatError(f"packet {p} at byte {off} is corrupted (length field {length} runs past the end)")
+            raise FormatError(f"file is truncated or corrupted: packet {p} at byte {off} claims {length} bytes, "
+                              f"{max(0, end - off - PACKET_OVERHEAD)} remain")
         off += PACKET_OVERHEAD + length
     return offsets
