@@ -7,6 +7,7 @@ that hour-long files never sit in memory whole.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import MuzipError
+from .errors import ClippingWarning, MuzipError
 from .safeio import atomic_output, spool_stdin  # noqa: F401  (re-exported: the output-safety layer)
 
 MIN_RATE = 8000
@@ -70,9 +71,15 @@ def check_stream(info: sf.SoundFile | AudioInfo, name: str) -> None:
 
 
 def iter_blocks(f: sf.SoundFile, block: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Yield ``[channels, n]`` float32 blocks; NaN/Inf samples are an error, not silence."""
+    """Yield ``[channels, n]`` float32 blocks; NaN/Inf samples are an error, not silence.
+
+    Float input above full scale is coded as it is (nothing is clipped here); once the stream has
+    been read, a :class:`ClippingWarning` says how far above 0 dBFS it went, because a 16-bit
+    decode will have to clip it.
+    """
     f.seek(0)
     pos = 0
+    peak, over = 0.0, 0
     while True:
         data = f.read(block, dtype="float32", always_2d=True)
         if data.shape[0] == 0:
@@ -81,7 +88,20 @@ def iter_blocks(f: sf.SoundFile, block: int = 1 << 16) -> Iterator[np.ndarray]:
             bad = pos + int(np.argmax(~np.isfinite(data).all(axis=1)))
             raise MuzipError(f"{f.name}: sample {bad} is NaN or infinite")
         pos += data.shape[0]
+        top = float(np.abs(data).max())
+        if top > 1.0:
+            peak, over = max(peak, top), over + int(np.count_nonzero(np.abs(data) > 1.0))
         yield np.ascontiguousarray(data.T)
+    if over:
+        warn_above_full_scale(str(f.name), peak, over)
+
+
+def warn_above_full_scale(name: str, peak: float, samples: int) -> None:
+    """One warning line for input above 0 dBFS (kept as it is by the encoder)."""
+    warnings.warn(ClippingWarning(
+        f"{name}: {samples} samples are above full scale (peak {20 * np.log10(peak):+.1f} dBFS); they are coded "
+        f"as they are, but a 16-bit decode will clip them (decode with --float to keep them, or lower the level)"),
+        stacklevel=2)
 
 
 def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:

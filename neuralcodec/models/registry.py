@@ -8,6 +8,7 @@ with ``weights_only=True`` (no pickle code runs) after their sha256 is checked a
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -59,10 +60,13 @@ def _manifest() -> list[ModelEntry]:
     path = models_dir() / "manifest.json"
     if not path.exists():
         return []
-    data = json.loads(path.read_text())
-    out = []
-    for m in data.get("models", []):
-        out.append(ModelEntry(m["id"], m["family"], m["sha256"], models_dir() / m["file"], m))
+    try:
+        data = json.loads(path.read_text())
+        out = []
+        for m in data.get("models", []):
+            out.append(ModelEntry(str(m["id"]), str(m["family"]), str(m["sha256"]), models_dir() / str(m["file"]), m))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise ModelNotFoundError(f"{path}: model manifest is unreadable ({type(exc).__name__}: {exc})") from None
     return out
 
 
@@ -93,14 +97,25 @@ def resolve(name: str) -> ModelEntry:
     raise ModelNotFoundError(f"model '{name}' is not installed (installed: {known})")
 
 
+def hash_matches(full: str, given: str) -> bool:
+    """Exact comparison of a file's weights hash (16 or 64 lowercase hex digits) with an entry's.
+
+    Only those two lengths count: a shorter (or empty) string would match any weights by prefix.
+    """
+    return (len(given) in (16, 64) and all(c in "0123456789abcdef" for c in given)
+            and len(full) == 64 and full[: len(given)] == given)
+
+
 def find_by_hash(model_id: str, sha_prefix: str) -> ModelEntry:
     """The entry a file was made with; a mismatched hash means other weights, which would decode noise."""
     for e in available_models():
-        if e.model_id == model_id and e.sha256.startswith(sha_prefix):
+        if e.model_id == model_id and hash_matches(e.sha256, sha_prefix):
             return e
+    from ..header import printable
+
     raise ModelNotFoundError(
-        f"this file needs model '{model_id}' (sha256 {sha_prefix}...), which is not installed; "
-        f"install the muzip version that made it or put its weights in {models_dir()}"
+        f"this file needs model '{printable(model_id)}' (sha256 {printable(sha_prefix)}...), which is not "
+        f"installed; install the muzip version that made it or put its weights in {models_dir()}"
     )
 
 
@@ -115,13 +130,18 @@ def load_model(entry: ModelEntry, device: str = "cpu") -> CodecModel:
         assert entry.path is not None
         if not entry.path.exists():
             raise ModelNotFoundError(f"weights file {entry.path} is missing")
-        blob = entry.path.read_bytes()
+        blob = entry.path.read_bytes()  # read once: the bytes hashed are the bytes loaded
         digest = hashlib.sha256(blob).hexdigest()
         if digest != entry.sha256:
             raise ModelNotFoundError(f"{entry.path}: sha256 mismatch (file is damaged or replaced)")
-        state = torch.load(entry.path, map_location="cpu", weights_only=True)
-        model = build_model(state["config"])
-        model.load_state_dict(state["state_dict"])
+        try:
+            state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+            model = build_model(state["config"])
+            model.load_state_dict(state["state_dict"])
+        except ModelNotFoundError:
+            raise
+        except Exception as exc:  # the manifest's hash matched, so the manifest itself is wrong
+            raise ModelNotFoundError(f"{entry.path}: weights cannot be loaded ({type(exc).__name__})") from None
     model = model.to(device).eval()
     _CACHE[key] = model
     return model
