@@ -7,6 +7,7 @@ that hour-long files never sit in memory whole.
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import soundfile as sf
 import soxr
 
 from .errors import ClippingWarning, MuzipError
-from .safeio import atomic_output, spool_stdin  # noqa: F401  (re-exported: the output-safety layer)
+from .safeio import atomic_output, make_temp, remove_temp, spool_stdin  # noqa: F401  (re-exported: the output-safety layer)
 
 MIN_RATE = 8000
 MAX_RATE = 192000
@@ -50,8 +51,43 @@ def open_audio(path: str | os.PathLike[str]) -> sf.SoundFile:
         f = sf.SoundFile(str(p))
     except Exception as exc:  # libsndfile raises several types; all mean "not readable audio"
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MuzipError(f"{p}: not a readable audio file ({msg})") from None
+        return _open_with_ffmpeg(p, msg)
     return f
+
+
+FFMPEG_RECIPE = "ffmpeg -i IN -f wav - | muzip encode - -o OUT.mzp"
+
+
+def _open_with_ffmpeg(p: Path, why: str) -> sf.SoundFile:
+    """Decode what libsndfile cannot read (M4A/AAC, ALAC, WMA, a video's soundtrack) with ffmpeg,
+    when it is on PATH, into a temporary 32-bit float WAV (RF64 past 4 GB) that is unlinked as soon
+    as it is open. The first audio stream is used; channels and rate are kept as they are."""
+    import subprocess
+
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise MuzipError(f"{p}: not a readable audio file ({why}); ffmpeg, which reads more formats "
+                         f"(M4A, AAC, WMA, video), is not installed")
+    tmp = make_temp(None, "muzip-ffmpeg-", ".wav")  # registered: removed even on a signal
+    try:
+        cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-i", str(p), "-vn", "-map", "0:a:0",
+               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", "-y", tmp]
+        try:
+            run = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
+        except OSError as exc:
+            raise MuzipError(f"{p}: not a readable audio file ({why}); ffmpeg could not run: {exc}") from None
+        last = next((ln for ln in reversed(run.stderr.decode(errors="replace").splitlines()) if ln.strip()), "")
+        if run.returncode != 0 or os.path.getsize(tmp) == 0:
+            detail = f"ffmpeg: {last.strip()[:200]}" if last else f"ffmpeg exit status {run.returncode}"
+            raise MuzipError(f"{p}: not a readable audio file (libsndfile: {why}; {detail})")
+        try:
+            f = sf.SoundFile(tmp)
+        except Exception as exc:
+            raise MuzipError(f"{p}: ffmpeg's output is not readable ({exc})") from None
+        f._name = str(p)  # messages name the user's file, not the temp file
+        return f
+    finally:
+        remove_temp(tmp)  # an open file stays readable on POSIX
 
 
 def check_stream(info: sf.SoundFile | AudioInfo, name: str) -> None:

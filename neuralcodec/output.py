@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,10 @@ from .errors import MuzipError
 from .tags import sndfile_strings, write_tags
 
 PCM16_SCALE = 32767.0
+
+
+class ClippingWarning(UserWarning):
+    """Decoded audio went above full scale and an integer (or lossy) output had to clip it."""
 INT_SUBTYPES = {"WAV": "PCM_16", "FLAC": "PCM_16", "AIFF": "PCM_16"}
 
 
@@ -124,6 +129,9 @@ class AudioSink:
         if self.to_stdout:
             if exc_type is None and self._stream is not None:
                 self._stream.flush()
+                if self.clipped:
+                    warnings.warn(ClippingWarning(clip_message(self.clipped, self.peak,
+                                                               self.written * self.channels)), stacklevel=2)
             return
         assert self._atomic is not None and self._file is not None
         try:
@@ -139,6 +147,9 @@ class AudioSink:
             self._atomic.__exit__(type(err), err, None)
             raise
         self._atomic.__exit__(exc_type, exc, tb)
+        if exc_type is None and self.clipped:
+            warnings.warn(ClippingWarning(clip_message(self.clipped, self.peak, self.written * self.channels)),
+                          stacklevel=2)
 
     # -- writing --------------------------------------------------------------------------------
     def write(self, block: np.ndarray) -> None:
@@ -182,6 +193,13 @@ class AudioSink:
     @property
     def peak(self) -> float:
         return self.quant.peak
+
+
+def clip_message(clipped: int, peak: float, total: int) -> str:
+    """One line for a clipped decode: how much, how loud, what to do."""
+    db = 20 * np.log10(max(peak, 1e-12))
+    return (f"{clipped} of {total} samples clipped (peak {peak:.3f} = {db:+.1f} dBFS); "
+            f"decode with --float to keep them")
 
 
 def wav_header(frames: int, channels: int, rate: int, as_float: bool) -> bytes:

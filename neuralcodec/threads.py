@@ -41,12 +41,17 @@ def free_cores(cores: int | None = None, load: float | None = None) -> int:
 
 def pick_threads(jobs: int = 1, requested: int | None = None, cores: int | None = None,
                  load: float | None = None) -> int:
-    """Threads per worker: ``requested`` when given (``--threads``), else free cores / jobs (>= 1)."""
+    """Threads per worker: ``requested`` when given (``--threads``), else free cores / jobs (>= 1),
+    capped by ``OMP_NUM_THREADS`` when that is set."""
     if requested is not None:
         if requested < 1:
             raise ValueError("threads must be >= 1")
         return requested
-    return max(1, free_cores(cores, load) // max(1, jobs))
+    n = max(1, free_cores(cores, load) // max(1, jobs))
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    if cap.isdigit() and int(cap) > 0:  # the user (or a test harness) already limited threads
+        n = min(n, int(cap))
+    return n
 
 
 def apply_threads(n: int) -> None:
