@@ -20,6 +20,42 @@ DEFAULT_CODECS = ",".join(BUILTIN_CODECS)
 OUTPUT_FILES = ("results.json", "report.md")
 
 
+EXTRA_INSTALL = 'pip install -e ".[bench]"'
+
+
+def missing_extras(visqol: bool = True, mp3: bool = True) -> list[str]:
+    """Distributions of the ``bench`` extra this run needs and cannot import (checked without
+    importing them, so the check costs nothing): matplotlib for the plots, visqol-python for
+    ViSQOL, lameenc for the mp3 codec."""
+    import importlib.util
+
+    needed = [("matplotlib", "matplotlib")]
+    if visqol:
+        needed.append(("visqol", "visqol-python"))
+    if mp3:
+        needed.append(("lameenc", "lameenc"))
+    out = []
+    for module, dist in needed:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(dist)
+    return out
+
+
+def require_extras(visqol: bool = True, mp3: bool = True) -> None:
+    """Stop before any work, in one line naming the extra, when the bench's packages are missing
+    (a plain ``pip install -e .`` does not install them)."""
+    from neuralcodec.errors import MuzipError
+
+    missing = missing_extras(visqol, mp3)
+    if missing:
+        raise MuzipError(f"muzip bench needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                         f"not installed: {EXTRA_INSTALL}")
+
+
 def _bitrates(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
     try:
         return parse_kbps_list(value)
@@ -98,6 +134,7 @@ def bench_command(
     rate-quality plots to --out and prints a summary table. A codec that fails is reported and the rest goes on.
     Exit status: 0 when at least one run succeeded, 1 when none did, 2 for bad usage.
     """
+    require_extras(visqol=visqol, mp3="mp3" in codec_names)
     from rich.console import Console
     from rich.progress import (
         BarColumn,
