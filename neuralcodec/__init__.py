@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MzpReader", "MzpWriter", "decode", "decode_file", "encode", "encode_file", "info"]
+__all__ = ["MzpReader", "MzpWriter", "decode", "decode_batch", "decode_file", "encode", "encode_batch", "encode_file",
+           "info"]
+_ARRAYS = {"decode_batch", "encode_batch"}
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ARRAYS:
+        from . import arrays
+
+        return getattr(arrays, name)
     if name in __all__:
         from . import api
 

@@ -65,8 +65,10 @@ def _visible(p: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in p.relative_to(root).parts)
 
 
-def plan(paths: Iterable[str | os.PathLike[str]], outdir: Path | None, suffix: str, exts: set[str]) -> list[Job]:
-    """Expand PATHS into jobs with mirrored outputs; problems become failed jobs, not exceptions."""
+def plan(paths: Iterable[str | os.PathLike[str]], outdir: Path | None, suffix: str, exts: set[str],
+         outputs: bool = True) -> list[Job]:
+    """Expand PATHS into jobs with mirrored outputs; problems become failed jobs, not exceptions.
+    ``outputs`` False (`muzip test`): files are only read, so output collisions do not matter."""
     jobs: list[Job] = []
     for raw in paths:
         p = Path(raw)
@@ -84,7 +86,7 @@ def plan(paths: Iterable[str | os.PathLike[str]], outdir: Path | None, suffix: s
             err = None if p.exists() else "no such file"
             jobs.append(Job(p, dst, str(p), err))
     seen: dict[Path, str] = {}
-    for j in jobs:
+    for j in jobs if outputs else []:
         if j.error:
             continue
         key = j.dst.resolve()

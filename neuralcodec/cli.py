@@ -399,7 +399,7 @@ def test_command(paths: tuple[str, ...], device: str, no_decode: bool, threads: 
     from .batch import MZP_EXTS, plan
     from .verify import check_file
 
-    files = plan(paths, None, ".mzp", MZP_EXTS)
+    files = plan(paths, None, ".mzp", MZP_EXTS, outputs=False)
     if not no_decode:
         _apply_threads(threads)
     results = []
