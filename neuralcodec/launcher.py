@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
             cli.main(args=argv, prog_name="muzip", standalone_mode=False)
     except SystemExit as exc:  # click's --help/--version, or a command's own exit
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click met EPIPE and exited 1 silently
+            _say(f"muzip: error: {_os_error(BrokenPipeError(errno.EPIPE, 'Broken pipe'))}")
+            _detach_stdout()
     except BaseException as exc:  # noqa: B036 (everything ends here: signals, errors, bugs)
         _ignore_signals()
         code, line = _status_for(exc)
