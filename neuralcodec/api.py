@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from . import container
+from . import container, layered
 from .audio import (
     AudioInfo,
     StreamResampler,
@@ -107,27 +107,39 @@ class MzpWriter:
         self.t0 = time.perf_counter()
         self.tags = validate_tags(tags) if tags else {}  # optional header field, any family
         self.kbps = parse_bitrate(bitrate)
-        if coder not in CODERS:
-            raise MuzipError(f"unknown entropy coder '{coder}' (known: {', '.join(CODERS)})")
         check_stream(AudioInfo(sample_rate, channels, max(1, expected_samples), channels), "audio")
         self.entry = resolve(model)
+        self.transform = self.entry.family == layered.FAMILY  # the layered codec's transform family
+        known = layered.CODERS if self.transform else CODERS
+        if self.transform and coder == RANGE_CODER:
+            coder = layered.LEARNED_CODER  # the default coder of each family
+        if coder not in known:
+            raise MuzipError(f"unknown entropy coder '{coder}' for model '{self.entry.model_id}' "
+                             f"(known: {', '.join(known)})")
         lo, hi = _model_range(self.entry)
         if step_index is None and not lo <= self.kbps <= hi:
             raise MuzipError(f"{self.kbps:g} kbit/s is outside what model '{self.entry.model_id}' can reach "
                              f"({lo:g}-{hi:g} kbit/s)")
         self.device = resolve_device(device)
-        self.net = load_model(self.entry, self.device)
+        self.net = layered.load_tables(self.entry) if self.transform else load_model(self.entry, self.device)
+        self.model_rate = layered.SAMPLE_RATE if self.transform else self.net.sample_rate
         self.load_s = time.perf_counter() - self.t0
-        if quality is not None:  # constant quality: a fixed step from the model's trained range
+        if quality is not None and self.transform:
+            step_index = layered.quality_d(quality)
+        elif quality is not None:  # constant quality: a fixed step from the model's trained range
             step_index = quality_step_index(quality, self.net.config.log2_step_min,
                                             self.net.config.log2_step_max, STEP_DIV)
         self.t0 = time.perf_counter()  # the realtime factor measures coding, not model loading
         self.dst, self.sample_rate, self.channels = dst, sample_rate, channels
         self.coder, self.step_index, self.progress = coder, step_index, progress
         self.samples = 0
-        self.expected_model = round(expected_samples * self.net.sample_rate / sample_rate)
-        self.enc = ChunkEncoder(self.net, self.device, 1 if channels == 1 else 2, CHUNK_FRAMES)
-        self.rs = StreamResampler(sample_rate, self.net.sample_rate, channels)
+        self.expected_model = round(expected_samples * self.model_rate / sample_rate)
+        self.enc: ChunkEncoder | layered.TransformEncoder
+        if self.transform:
+            self.enc = layered.TransformEncoder(1 if channels == 1 else 2, self.net, *layered.kinds_for(coder))
+        else:
+            self.enc = ChunkEncoder(self.net, self.device, 1 if channels == 1 else 2, CHUNK_FRAMES)
+        self.rs = StreamResampler(sample_rate, self.model_rate, channels)
         self.stats: EncodeStats | None = None
 
     def __enter__(self) -> MzpWriter:
@@ -156,8 +168,10 @@ class MzpWriter:
         if self.samples == 0:
             raise MuzipError("contains no audio samples")
         self.enc.push(to_mid_side(self.rs(np.zeros((self.channels, 0), np.float32), last=True)))
-        y = self.enc.finish()
         duration = self.samples / self.sample_rate
+        if self.transform:
+            return self._close_transform(duration)
+        y = self.enc.finish()
         n_code = y.shape[0]
         fields = {
             "model": {"id": self.entry.model_id, "sha256": self.entry.sha256[:16], "family": self.entry.family},
@@ -175,8 +189,22 @@ class MzpWriter:
         else:  # fixed quantizer (constant quality); the bitrate follows the music
             payloads, k = _code_all(y, self.net, fields, self.step_index), self.step_index
         fields["step_index"] = k
+        return self._write(container.Header(fields), payloads, k, duration)
+
+    def _close_transform(self, duration: float) -> bytes | EncodeStats:
+        assert isinstance(self.enc, layered.TransformEncoder)
+        common = {"model": {"id": self.entry.model_id, "sha256": self.entry.sha256[:16], "family": self.entry.family},
+                  "sample_rate": self.sample_rate, "channels": self.channels, "samples": self.samples,
+                  "encoder": "muzip 0.2.0"}
+        if self.tags:
+            common["tags"] = self.tags
+        target = None if self.step_index is not None else self.kbps * 1000 * duration
+        fields, payloads, d, _ = layered.finish_file(self.enc, common, target, self.step_index, self.kbps)
+        fields["coder"] = layered.LEARNED_CODER
+        return self._write(container.Header(fields, major=layered.MAJOR, minor=0), payloads, d, duration)
+
+    def _write(self, header: container.Header, payloads: list[bytes], k: int, duration: float) -> bytes | EncodeStats:
         buf = io.BytesIO()
-        header = container.Header(fields)
         container.write_file(buf, header, payloads)
         data = buf.getvalue()
         head_len = len(header.to_bytes())
@@ -286,6 +314,15 @@ class MzpReader:
     def _open(self, device: str, group: int) -> None:
         self.header, self.first_offset = container.read_header(self.f)
         h = self.header
+        self.core: layered.TransformDecoder | None = None
+        self._offsets: list[int] | None = None
+        self._seq: Iterator[tuple[int, bytes]] | None = None
+        if h["model"]["family"] == layered.FAMILY:  # the transform family: numpy on the CPU
+            self.entry = find_by_hash(h["model"]["id"], h["model"]["sha256"])
+            self.device = "cpu"
+            self.core = layered.TransformDecoder(h.fields, layered.load_tables(self.entry),
+                                                 lambda p: self._payload(p)[0])
+            return
         if h["coder"] not in CODERS:
             raise FormatError(f"unknown entropy coder '{h['coder']}' in header")
         self.entry = find_by_hash(h["model"]["id"], h["model"]["sha256"])
@@ -302,8 +339,6 @@ class MzpReader:
         self.steps = np.power(2.0, (h["step_index"] + offs) / STEP_DIV)
         self.log2_steps = (h["step_index"] + offs) / STEP_DIV
         self._packets: dict[int, np.ndarray] = {}
-        self._offsets: list[int] | None = None
-        self._seq: Iterator[tuple[int, bytes]] | None = None
 
     # context manager
     def __enter__(self) -> MzpReader:
@@ -375,6 +410,8 @@ class MzpReader:
         """Model-rate coding-channel audio of packets ``first..last``."""
         h = self.header
         last = h.n_packets - 1 if last is None else last
+        if self.core is not None:
+            return self.core.blocks(first, last)
         return decode_chunks(self.model, self.device, h["frames"], h["chunk_frames"], first, last,
                              self._latents, self.log2_steps, self.group)
 
@@ -569,7 +606,14 @@ def info(src: str | os.PathLike[str], parts: bool = True) -> dict:
     from .fileinfo import info as file_info
 
     out = file_info(src)
-    if parts and out["header"]["coder"] == RANGE_CODER:
+    if parts and out["header"]["coder"] == layered.LEARNED_CODER:
+        try:
+            with MzpReader(Path(src), device="cpu") as r:
+                assert r.core is not None
+                out["payload_parts"] = layered.payload_parts(r.core, out["packet_payload_bytes"])
+        except MuzipError:  # tables not installed: sizes only
+            pass
+    elif parts and out["header"]["coder"] == RANGE_CODER:
         try:
             out["payload_parts"] = _payload_parts(Path(src), out["packet_payload_bytes"])
         except MuzipError:  # model not installed: sizes only

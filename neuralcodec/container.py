@@ -25,11 +25,13 @@ from typing import BinaryIO
 
 from . import header as hdr
 from .errors import FormatError
+from .transform import family as _transform_family  # noqa: F401  (registers the "mdct" header checks)
 
 MAGIC = b"MUZP"
 INDEX_MAGIC = b"MZIX"
 END_MAGIC = b"MZPE"
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 1, 0  # what the autoencoder families write
+MAJORS = (1, 2)  # what this reader reads: 2.x carries the transform family (neuralcodec.transform)
 PACKET_OVERHEAD = 8
 TRAILER_SIZE = 12
 MAX_HEADER = 1 << 20
@@ -127,9 +129,9 @@ def read_header(f: BinaryIO, size: int | None = None) -> tuple[Header, int]:
         raise FormatError("not an .mzp file (bad magic bytes)")
     pre = _read_exact(f, 6, "header", 4)
     major, minor, n = struct.unpack("<BBI", pre)
-    if major != MAJOR:
+    if major not in MAJORS:
         raise FormatError(f"format version {major}.{minor} is not supported by this muzip "
-                          f"(reads {MAJOR}.x); upgrade muzip")
+                          f"(reads {', '.join(f'{v}.x' for v in MAJORS)}); upgrade muzip")
     if n > MAX_HEADER:
         raise FormatError(f"header length {n} is implausible: the file is corrupted at byte 6")
     if size is not None and 14 + n > size:

@@ -1,0 +1,269 @@
+"""The layered codec's transform family ("mdct"): the encoder and decoder cores behind MzpWriter/Reader.
+
+The model this family names is not a network but its frozen entropy tables
+(``models/mdct-<sha8>.npz``, integers only, verified by sha256). Audio runs at 44.1 kHz, mid/side:
+
+    encode: [ch, n] blocks -> Analyzer (MDCT, block switching) -> rate control over the global step
+            offset D -> per packet: envelope + coefficient integers -> range coder -> payloads
+    decode: payload -> integers -> dequantize + noise fill -> inverse MDCT -> [ch, samples]
+
+Packets hold ``CHUNK_FRAMES`` frames; the first frame of each is intra-coded, so any packet decodes
+from its own bytes plus the first frame of the next (its overlap), which is what seeking needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from .errors import FormatError, ModelNotFoundError, MuzipError
+from .models.registry import ModelEntry
+from .transform.codec import HOP, Analyzer, Synthesizer, quantize_packet, reconstruct
+from .transform.family import D_MAX, D_MIN, FAMILY, MAJOR, SAMPLE_RATE  # noqa: F401  (re-exported)
+from .transform.packet import (
+    CODER,
+    LayerParams,
+    PacketInts,
+    decode_packet,
+    encode_packet,
+    estimate_bits,
+)
+from .transform.tables import TableSet
+
+CHUNK_FRAMES = 256  # ~6 s per packet
+ALPHA16 = 11  # step ~ rms ** (11/16)
+MAX_ESTIMATE_PACKETS = 24
+
+_TABLES: dict[str, TableSet] = {}
+
+
+def load_tables(entry: ModelEntry) -> TableSet:
+    """Read, verify (full sha256) and parse the family's tables; cached per model id."""
+    if entry.model_id in _TABLES:
+        return _TABLES[entry.model_id]
+    if entry.path is None or not entry.path.exists():
+        raise ModelNotFoundError(f"entropy tables {entry.path} are missing")
+    blob = entry.path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != entry.sha256:
+        raise ModelNotFoundError(f"{entry.path}: sha256 mismatch (file is damaged or replaced)")
+    tables = TableSet.from_bytes(blob, digest)
+    _TABLES[entry.model_id] = tables
+    return tables
+
+
+def register_tables(model_id: str, tables: TableSet) -> None:
+    """Make in-memory tables loadable (tests)."""
+    _TABLES[model_id] = tables
+
+
+def env_step_for(kbps_per_channel: float) -> int:
+    """Envelope step m (1/8 octave) for a rate: coarse envelopes where bits are scarce."""
+    if kbps_per_channel < 5:
+        return 6
+    if kbps_per_channel < 10:
+        return 4
+    if kbps_per_channel < 20:
+        return 3
+    return 2
+
+
+class TransformEncoder:
+    """Model-rate coding-channel blocks in, packets out (``finish``)."""
+
+    def __init__(self, channels: int, tables: TableSet, env_kind: str = "learned", coef_kind: str = "learned") -> None:
+        self.channels = channels
+        self.tables = tables
+        self.kinds = (env_kind, coef_kind)
+        self.an = Analyzer(channels)
+
+    @property
+    def received(self) -> int:
+        return self.an.received
+
+    def push(self, block: np.ndarray) -> None:
+        self.an.push(block)
+
+    def finish(self, target_bits: float | None, fixed_d: int | None, fixed_bits: Callable[[int], float],
+               kbps: float) -> tuple[dict, list[bytes], dict[str, float]]:
+        """Rate control (or a fixed D), then code. Returns the header's ``layer`` field, the payloads
+        and the estimated bits per part. ``fixed_bits(n_packets)``: header + framing + index bits."""
+        types, coefs = self.an.finish()
+        self.types, self.coefs = types, coefs
+        n_pk = -(-types.size // CHUNK_FRAMES)
+        m = env_step_for(kbps / self.channels) if fixed_d is None else 3
+        base = LayerParams(m, 0, ALPHA16, *self.kinds)
+
+        def params(d: int) -> LayerParams:
+            return LayerParams(base.m, d, base.alpha16, base.env_kind, base.coef_kind)
+
+        if fixed_d is not None:
+            d = fixed_d
+        else:
+            budget = max(target_bits - fixed_bits(n_pk), 1.0)
+            picks = np.unique(np.linspace(0, n_pk - 1, min(n_pk, MAX_ESTIMATE_PACKETS)).round().astype(int))
+            frames = sum(min(CHUNK_FRAMES, types.size - p * CHUNK_FRAMES) for p in picks)
+            cache: dict[int, float] = {}
+
+            def est(dd: int) -> float:
+                if dd not in cache:
+                    bits = sum(sum(estimate_bits(self._ints(p, params(dd)), params(dd), self.tables).values())
+                               for p in picks)
+                    cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
+                return cache[dd]
+
+            d = _search(budget, est, D_MIN, D_MAX)
+        payloads = self._code(params(d))
+        if fixed_d is None:
+            for _ in range(4):  # correct the estimate with measured sizes
+                real = 8.0 * sum(len(x) for x in payloads)
+                if abs(real - budget) <= 0.015 * budget or not D_MIN < d < D_MAX:
+                    break
+                nd = d + (1 if real > budget else -1)
+                cand = self._code(params(nd))
+                if abs(8.0 * sum(len(x) for x in cand) - budget) >= abs(real - budget):
+                    break
+                d, payloads = nd, cand
+        p = params(d)
+        parts: dict[str, float] = {}
+        for k in range(n_pk):
+            for name, v in estimate_bits(self._ints(k, p), p, self.tables).items():
+                parts[name] = parts.get(name, 0.0) + v
+        layer = {"m": p.m, "d": p.d, "alpha16": p.alpha16, "envelope": p.env_kind, "coefficients": p.coef_kind}
+        return layer, payloads, parts
+
+    def _ints(self, pk: int, p: LayerParams) -> PacketInts:
+        a, b = pk * CHUNK_FRAMES, min(self.types.size, (pk + 1) * CHUNK_FRAMES)
+        return quantize_packet(self.types[a:b], self.coefs[:, a:b], p)
+
+    def _code(self, p: LayerParams) -> list[bytes]:
+        n_pk = -(-self.types.size // CHUNK_FRAMES)
+        return [encode_packet(self._ints(k, p), p, self.tables) for k in range(n_pk)]
+
+
+def _search(target: float, est: Callable[[int], float], lo: int, hi: int) -> int:
+    """Smallest D (finest steps) whose estimate fits; bits fall as D grows."""
+    if est(lo) <= target:
+        return lo
+    if est(hi) > target:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if est(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return lo if abs(est(lo) - target) < abs(est(hi) - target) else hi
+
+
+def params_of(fields: dict) -> LayerParams:
+    lay = fields["layer"]
+    return LayerParams(lay["m"], lay["d"], lay["alpha16"], lay["envelope"], lay["coefficients"])
+
+
+class TransformDecoder:
+    """Packets -> model-rate audio; ``payload(p)`` returns packet p's CRC-checked bytes."""
+
+    def __init__(self, fields: dict, tables: TableSet, payload: Callable[[int], bytes], fill: bool = True) -> None:
+        self.fields, self.tables, self.payload = fields, tables, payload
+        self.p = params_of(fields)
+        self.channels = 1 if fields["coding"] == "mono" else 2
+        self.n_packets = -(-fields["frames"] // fields["chunk_frames"])
+        self.fill = fill
+        self._cache: dict[int, tuple[PacketInts, np.ndarray]] = {}
+
+    def packet(self, k: int) -> tuple[PacketInts, np.ndarray]:
+        """Packet k's integers and reconstructed coefficients (the last two are cached)."""
+        if k not in self._cache:
+            c = self.fields["chunk_frames"]
+            n = min(c, self.fields["frames"] - k * c)
+            data = self.payload(k)
+            try:
+                ints = decode_packet(data, n, self.channels, HOP, self.p, self.tables)
+            except FormatError:
+                raise
+            except BaseException as exc:  # the range coder's panics derive from BaseException
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
+            coefs = reconstruct(ints, self.p, k * c, fill=self.fill)
+            self._cache[k] = (ints, coefs)
+            for old in [j for j in self._cache if j < k - 1]:
+                del self._cache[old]
+        return self._cache[k]
+
+    def blocks(self, first: int, last: int) -> Iterator[np.ndarray]:
+        """Model-rate audio ``[ch, n]`` of packets ``first..last``: packet p gives samples
+        ``[p * c * hop, (p + 1) * c * hop)`` (the last one up to ``(frames - 1) * hop``)."""
+        for k in range(first, last + 1):
+            ints, coefs = self.packet(k)
+            types = ints.types
+            if k + 1 < self.n_packets:
+                nxt_ints, nxt = self.packet(k + 1)
+                types = np.concatenate([types, nxt_ints.types[:1]])
+                coefs = np.concatenate([coefs, nxt[:, :1]], axis=1)
+            out = Synthesizer(self.channels).run(types, coefs, 0)
+            yield out[:, HOP:].astype(np.float32)
+
+
+def check_bitrate(kbps: float, entry: ModelEntry) -> None:
+    lo, hi = entry.card.get("bitrate_range_kbps", [4.0, 256.0])
+    if not lo <= kbps <= hi:
+        raise MuzipError(f"{kbps:g} kbit/s is outside what model '{entry.model_id}' can reach ({lo:g}-{hi:g} kbit/s)")
+
+
+# -- glue for MzpWriter / MzpReader / info -------------------------------------------------------------
+
+LEARNED_CODER = CODER  # "mdct-tables-v1": learned envelope and coefficient tables
+ANALYTIC_CODER = "mdct-laplace-v1"  # the same bitstream under the analytic tables (the ablation)
+CODERS = (LEARNED_CODER, ANALYTIC_CODER)
+
+
+def kinds_for(coder: str) -> tuple[str, str]:
+    """(envelope, coefficients) table kinds a writer's ``coder`` choice selects."""
+    return ("laplace", "laplace") if coder == ANALYTIC_CODER else ("learned", "learned")
+
+
+def quality_d(quality: float) -> int:
+    """Constant quality 0 (smallest) .. 10 (best) -> the global step offset D."""
+    if not 0.0 <= quality <= 10.0:
+        raise MuzipError(f"quality {quality:g} is outside 0-10")
+    return int(round(48 - 8 * quality))
+
+
+def finish_file(enc: TransformEncoder, common: dict, target_bits: float | None, fixed_d: int | None,
+                kbps: float) -> tuple[dict, list[bytes], int, dict[str, float]]:
+    """Header fields, payloads, D and estimated bits per part for a finished stream."""
+    from . import container
+
+    n_code = enc.channels
+    fields = dict(common)
+    fields.update({
+        "model_sample_rate": SAMPLE_RATE, "model_samples": enc.received, "hop": HOP,
+        "frames": 0, "chunk_frames": CHUNK_FRAMES, "context_frames": 1,
+        "coding": "mono" if n_code == 1 else "ms", "coder": LEARNED_CODER,
+        "layer": {"m": 8, "d": D_MAX, "alpha16": ALPHA16, "envelope": "learned", "coefficients": "learned"},
+    })
+
+    def fixed_bits(n_packets: int) -> float:
+        head = container.Header(fields, major=MAJOR, minor=0).to_bytes()
+        return 8.0 * (len(head) + n_packets * container.PACKET_OVERHEAD + container.index_size(n_packets))
+
+    layer, payloads, parts = enc.finish(target_bits, fixed_d, fixed_bits, kbps)
+    fields["layer"] = layer
+    fields["frames"] = int(enc.types.size)
+    return fields, payloads, int(layer["d"]), parts
+
+
+def payload_parts(dec: TransformDecoder, payload_bytes: int) -> dict[str, float]:
+    """Payload bytes split by part (ideal code lengths of the decoded integers, scaled to the
+    measured payload: the range coder lands within about 1% of their sum)."""
+    bits: dict[str, float] = {}
+    for k in range(dec.n_packets):
+        ints, _ = dec.packet(k)
+        for name, v in estimate_bits(ints, dec.p, dec.tables).items():
+            bits[name] = bits.get(name, 0.0) + v
+    total = sum(bits.values()) or 1.0
+    return {k: payload_bytes * v / total for k, v in bits.items()}

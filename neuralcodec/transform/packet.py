@@ -1,0 +1,238 @@
+"""One packet of the transform layer: its integers <-> range-coded bytes, and their ideal cost.
+
+Payload ("mdct-tables-v1"), one constriction range-coder stream, in this order:
+
+1. frame types (long/short), one symbol per frame, table ``types``; then the packet's bandwidth
+   ``cutoff / 16`` with ``Uniform(65)`` (bins at or above the cutoff are silent);
+2. per coding channel (mid, then side):
+   a. the envelope, band by band for all frames of the packet, for the bands below the cutoff:
+      residual ``r + ENV_R`` under the envelope table row ``[intra, band, context]`` (frame 0 is
+      intra; bands above the cutoff are silent and not coded);
+   b. short frames' time profiles, 8 values each, ``Uniform(8)``;
+   c. coefficient buckets, frame by frame, for every coded bin (``g >= G_MIN``, band not silent)
+      under the coefficient table row ``[type, g, previous-frame class]``;
+   d. the raw extra bits of buckets >= 8 (``Uniform(2 ** nbits)``), in bin order;
+   e. one sign per non-zero coefficient (``Uniform(2)``, 1 = negative).
+
+Everything the decoder needs to choose a row is an integer it has already decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from ..errors import FormatError
+from .allocation import G_MIN, step_indices
+from .bands import N_BANDS
+from .coefficients import bucket_bits, from_buckets, to_buckets
+from .contexts import (
+    ENV_ALPHABET,
+    ENV_R,
+    coef_context,
+    env_context,
+    env_from_residuals,
+    env_residuals,
+    prev_class,
+)
+from .envelope import (
+    CUTOFF_UNIT,
+    PROFILE_LEVELS,
+    PROFILE_STEP,
+    active_bands,
+    coefficient_levels,
+    silent_index,
+    silent_mask,
+)
+from .mdct import SHORT, SHORT_BLOCKS
+from .tables import TableSet, row_bits
+
+CODER = "mdct-tables-v1"
+N_CUTOFFS = 65  # cutoff / CUTOFF_UNIT in 0..64 (0 is refused by the decoder)
+_M = constriction.stream.model
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Per-file parameters of the transform layer (they travel in the header)."""
+
+    m: int  # envelope step, 1/8 octave
+    d: int  # global step offset (rate control), 1/8 octave
+    alpha16: int  # step ~ level ** (alpha16 / 16)
+    env_kind: str = "learned"
+    coef_kind: str = "learned"
+
+
+@dataclass
+class PacketInts:
+    types: np.ndarray  # [n] LONG/SHORT
+    env: np.ndarray  # [ch, n, bands]
+    prof: np.ndarray  # [ch, n, 8] (0 in long frames)
+    q: np.ndarray  # [ch, n, N]
+    cutoff: int  # bandwidth in bins (a multiple of CUTOFF_UNIT)
+
+
+@dataclass
+class Derived:
+    levels: np.ndarray  # [n, N] decoded level per bin
+    st: np.ndarray  # [n, N] step index
+    coded: np.ndarray  # [n, N] bins that carry a symbol
+    silent: np.ndarray  # [n, N]
+
+
+def derive(types: np.ndarray, env: np.ndarray, prof: np.ndarray, cutoff: int, p: LayerParams) -> Derived:
+    """The shared rule: levels, steps and the coded mask from one channel's envelope."""
+    levels = coefficient_levels(env, prof, types, p.m)
+    st = step_indices(levels, p.d, p.alpha16)
+    silent = silent_mask(env, p.m, cutoff)
+    coded = ((levels - st) >= G_MIN) & ~silent
+    return Derived(levels, st, coded, silent)
+
+
+def _rows(freq: np.ndarray) -> np.ndarray:
+    return freq.astype(np.float64)
+
+
+class _Symbols:
+    """The symbol streams of one packet, as the encoder sees them (for coding and for estimates)."""
+
+    def __init__(self, ints: PacketInts, p: LayerParams, tables: TableSet) -> None:
+        self.ints, self.p, self.tables = ints, p, tables
+        n = ints.types.shape[0]
+        self.env_tab = tables.env(p.env_kind, p.m).reshape(-1, ENV_ALPHABET)
+        self.coef_tab = tables.coef(p.coef_kind)
+        self.channels = []
+        self.nb = active_bands(ints.cutoff)
+        for c in range(ints.env.shape[0]):
+            env, prof, q = ints.env[c], ints.prof[c], ints.q[c]
+            r = env_residuals(env, p.m, None)
+            if np.abs(r).max(initial=0) > ENV_R:
+                raise ValueError("envelope residual out of range")
+            intra = np.zeros((n, 1), dtype=np.int64)
+            intra[0] = 1
+            ctx = np.concatenate([np.full((n, 1), 5), np.clip(r[:, :-1], -2, 2) + 2], axis=1)
+            env_rows = (intra * N_BANDS + np.arange(N_BANDS)[None, :]) * 6 + ctx  # [n, bands]
+            dv = derive(ints.types, env, prof, ints.cutoff, p)
+            bucket, nbits, extra = to_buckets(np.abs(q))
+            coef_rows = np.empty(q.shape, dtype=np.int64)
+            for t in range(n):
+                prev = prev_class(q_prev(bucket, t), dv.st[t - 1] if t else None, dv.st[t],
+                                  t > 0 and ints.types[t] == ints.types[t - 1])
+                coef_rows[t] = coef_context(int(ints.types[t]), dv.levels[t] - dv.st[t], prev)
+            self.channels.append((r, env_rows, prof, dv, bucket, nbits, extra, coef_rows))
+
+    def bits(self) -> dict[str, float]:
+        t = self.ints.types
+        out = {"types": float(row_bits(self.tables.types()[None].repeat(t.size, 0), t).sum()),
+               "envelope": 0.0, "coefficients": 0.0, "signs and extra bits": 0.0}
+        out["types"] += float(np.log2(N_CUTOFFS))
+        for ch, (r, env_rows, _prof, dv, bucket, nbits, _extra, coef_rows) in enumerate(self.channels):
+            nb = self.nb
+            out["envelope"] += float(row_bits(self.env_tab[env_rows[:, :nb].reshape(-1)],
+                                              (r[:, :nb] + ENV_R).reshape(-1)).sum())
+            out["envelope"] += 3.0 * SHORT_BLOCKS * int((t == SHORT).sum())
+            m = dv.coded
+            out["coefficients"] += float(row_bits(self.coef_tab[coef_rows[m]], bucket[m]).sum())
+            out["signs and extra bits"] += float(nbits[m].sum() + (self.ints.q[ch][m] != 0).sum())
+        return out
+
+
+def estimate_bits(ints: PacketInts, p: LayerParams, tables: TableSet) -> dict[str, float]:
+    """Ideal code lengths per part (the range coder lands within about 1% of their sum)."""
+    return _Symbols(ints, p, tables).bits()
+
+
+def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet) -> bytes:
+    sy = _Symbols(ints, p, tables)
+    enc = constriction.stream.queue.RangeEncoder()
+    cat = _M.Categorical(perfect=False)
+    types = ints.types.astype(np.int32)
+    enc.encode(types, cat, _rows(np.repeat(tables.types()[None], types.size, 0)))
+    enc.encode(np.array([ints.cutoff // CUTOFF_UNIT], np.int32), _M.Uniform(N_CUTOFFS))
+    for ch, (r, env_rows, prof, dv, bucket, nbits, extra, coef_rows) in enumerate(sy.channels):
+        for b in range(sy.nb):
+            enc.encode((r[:, b] + ENV_R).astype(np.int32), cat, _rows(sy.env_tab[env_rows[:, b]]))
+        short = ints.types == SHORT
+        if short.any():
+            enc.encode((-prof[short] // PROFILE_STEP).reshape(-1).astype(np.int32), _M.Uniform(PROFILE_LEVELS))
+        for t in range(types.size):
+            m = dv.coded[t]
+            if m.any():
+                enc.encode(bucket[t][m].astype(np.int32), cat, _rows(sy.coef_tab[coef_rows[t][m]]))
+        m = dv.coded
+        big = nbits[m] > 0
+        if big.any():
+            enc.encode(extra[m][big].astype(np.int32), _M.Uniform(), (1 << nbits[m][big]).astype(np.int32))
+        nz = ints.q[ch][m] != 0
+        if nz.any():
+            enc.encode((ints.q[ch][m][nz] < 0).astype(np.int32), _M.Uniform(2))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerParams,
+                  tables: TableSet) -> PacketInts:
+    """Inverse of :func:`encode_packet`."""
+    if len(payload) % 4:
+        raise FormatError("transform payload is not a whole number of 32-bit words")
+    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+    cat = _M.Categorical(perfect=False)
+    env_tab = tables.env(p.env_kind, p.m).reshape(-1, ENV_ALPHABET)
+    coef_tab = tables.coef(p.coef_kind)
+    types = np.asarray(dec.decode(cat, _rows(np.repeat(tables.types()[None], n, 0))), dtype=np.int64)
+    cutoff = CUTOFF_UNIT * int(dec.decode(_M.Uniform(N_CUTOFFS)))
+    if not 0 < cutoff <= n_bins:
+        raise FormatError(f"transform payload has an impossible bandwidth ({cutoff} bins)")
+    nb = active_bands(cutoff)
+    env_all = np.zeros((channels, n, N_BANDS), np.int64)
+    prof_all = np.zeros((channels, n, SHORT_BLOCKS), np.int64)
+    q_all = np.zeros((channels, n, n_bins), np.int64)
+    intra = np.zeros(n, dtype=np.int64)
+    intra[0] = 1
+    short = types == SHORT
+    for ch in range(channels):
+        r = np.zeros((n, N_BANDS), np.int64)
+        for b in range(nb):
+            ctx = env_context(r[:, b - 1] if b else None, n)
+            rows = (intra * N_BANDS + b) * 6 + ctx
+            r[:, b] = np.asarray(dec.decode(cat, _rows(env_tab[rows])), dtype=np.int64) - ENV_R
+        env = env_from_residuals(r, p.m)
+        env[:, nb:] = silent_index(p.m)
+        prof = prof_all[ch]
+        if short.any():
+            vals = np.asarray(dec.decode(_M.Uniform(PROFILE_LEVELS), int(short.sum()) * SHORT_BLOCKS))
+            prof[short] = -PROFILE_STEP * vals.reshape(-1, SHORT_BLOCKS).astype(np.int64)
+        dv = derive(types, env, prof, cutoff, p)
+        bucket = np.zeros((n, n_bins), np.int64)
+        for t in range(n):
+            m = dv.coded[t]
+            if m.any():
+                prev = prev_class(q_prev(bucket, t), dv.st[t - 1] if t else None, dv.st[t],
+                                  t > 0 and types[t] == types[t - 1])
+                rows = coef_context(int(types[t]), dv.levels[t][m] - dv.st[t][m], prev[m])
+                bucket[t][m] = np.asarray(dec.decode(cat, _rows(coef_tab[rows])), dtype=np.int64)
+        m = dv.coded
+        bk = bucket[m]
+        n_extra = bucket_bits(bk)
+        extra = np.zeros_like(bk)
+        big = n_extra > 0
+        if big.any():
+            extra[big] = np.asarray(dec.decode(_M.Uniform(), (1 << n_extra[big]).astype(np.int32)))
+        mag = from_buckets(bk, extra)
+        nz = mag != 0
+        if nz.any():
+            neg = np.asarray(dec.decode(_M.Uniform(2), int(nz.sum()))).astype(bool)
+            mag[nz] = np.where(neg, -mag[nz], mag[nz])
+        q = q_all[ch]
+        q[m] = mag
+        env_all[ch] = env
+    return PacketInts(types, env_all, prof_all, q_all, cutoff)
+
+
+def q_prev(bucket: np.ndarray, t: int) -> np.ndarray | None:
+    """The previous frame's magnitudes as far as the context needs them (buckets 0..7 are exact;
+    larger ones only need their octave, which the bucket's lower edge gives)."""
+    if t == 0:
+        return None
+    return from_buckets(bucket[t - 1], np.zeros_like(bucket[t - 1]))
