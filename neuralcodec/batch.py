@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -137,10 +138,22 @@ def _memory_models() -> list[tuple[str, dict, dict]]:
 
 
 def run_one(kind: str, src: str, dst: str, options: dict[str, Any], label: str) -> JobResult:
-    """Code one file in this process; every failure becomes a failed result, never an exception."""
+    """Code one file in this process; every failure becomes a failed result, never an exception,
+    and the library's warnings (clipping) are kept with the result for the parent to print."""
+    res = JobResult(label, src, dst, "failed")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run_one(kind, src, dst, options, res)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, UserWarning)
+            and w.category.__module__.startswith("neuralcodec")]
+    if msgs:
+        res.extra["warnings"] = msgs
+    return res
+
+
+def _run_one(kind: str, src: str, dst: str, options: dict[str, Any], res: JobResult) -> None:
     from . import api
 
-    res = JobResult(label, src, dst, "failed")
     try:
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         if kind == "encode":
@@ -158,7 +171,7 @@ def run_one(kind: str, src: str, dst: str, options: dict[str, Any], label: str) 
         res.status = "done"
     except MuzipError as exc:
         res.message = str(exc)
-        for name in (src, label):  # the summary names the file already
+        for name in (res.src, res.label):  # the summary names the file already
             if res.message.startswith(f"{name}: "):
                 res.message = res.message[len(name) + 2:]
                 break
@@ -166,7 +179,6 @@ def run_one(kind: str, src: str, dst: str, options: dict[str, Any], label: str) 
         res.message = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     except Exception as exc:  # a bug or a library error on one file must not stop the batch
         res.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return res
 
 
 # -- the run -------------------------------------------------------------------------------------------
