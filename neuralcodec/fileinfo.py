@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import container
 from .errors import MuzipError
+from .tags import from_header
 
 
 def info(src: str | os.PathLike[str], parts: bool = False) -> dict:
@@ -30,7 +31,7 @@ def info(src: str | os.PathLike[str], parts: bool = False) -> dict:
             f.seek(off)
             sizes.append(len(container.read_packet(f, i, off)))
     dur = header["samples"] / header["sample_rate"]
-    out = {"header": header.fields, "tags": dict(header.fields.get("tags") or {}), "file_bytes": size,
+    out = {"header": header.fields, "tags": from_header(header.fields.get("tags")), "file_bytes": size,
            "duration": dur, "kbps": size * 8 / dur / 1000, "header_bytes": first,
            "packet_payload_bytes": sum(sizes), "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
            "index_bytes": container.index_size(len(sizes)), "packets": len(sizes), "packet_sizes": sizes,

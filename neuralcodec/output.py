@@ -24,7 +24,7 @@ import numpy as np
 
 from .audio import StreamResampler, _format_for, atomic_output
 from .errors import MuzipError
-from .tags import sndfile_strings, write_tags
+from .tags import from_header, sndfile_strings, write_tags
 
 PCM16_SCALE = 32767.0
 
@@ -89,7 +89,7 @@ class AudioSink:
         self.written = 0
         self.rs = StreamResampler(sample_rate, self.rate, self.channels)
         self.quant = Quantizer(dither)
-        self.tags = dict(tags or {})
+        self.tags = from_header(tags)  # a malformed field from a file is dropped, not fatal
         self.tags_written = False
         self.to_stdout = str(dst) == "-"
         self._stream = stdout

@@ -59,6 +59,17 @@ def validate_tags(tags: object, where: str = "tags") -> dict[str, str]:
     return out
 
 
+def from_header(value: object) -> dict[str, str]:
+    """The ``tags`` field of a file's header, or {} when it is absent or malformed: tags are
+    optional, so a damaged field must not stop the audio from decoding."""
+    if value is None:
+        return {}
+    try:
+        return validate_tags(value, "header field 'tags'")
+    except MuzipError:
+        return {}
+
+
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     """``--tag KEY=VALUE`` options; an empty VALUE removes the tag (``--tag comment=``)."""
     out: dict[str, str] = {}

@@ -158,3 +158,27 @@ def test_info_escapes_control_characters(tmp_path: Path) -> None:
     p.write_bytes(data)
     code, out, _ = _call(["info", str(p)])
     assert code == 0 and "\x1b" not in out and "evil\\x1b[2Jtitle" in out
+
+
+@pytest.mark.parametrize("bad", [[["title", "x"]], {"title": 5}, {"bad key": "x"}, "text"])
+def test_malformed_tags_field_still_decodes(tmp_path: Path, bad: object) -> None:
+    """Tags are optional: a damaged field is dropped, the audio still decodes and info still works."""
+    good = nc.encode(music_like(0.5), 44100, model=TINY_FREQ, tags={"title": "T"})
+    f = io.BytesIO(good)
+    h, first = container.read_header(f)
+    offsets = container.read_index(f, h, first)
+    payloads = []
+    for i, off in enumerate(offsets):
+        f.seek(off)
+        payloads.append(container.read_packet(f, i, off))
+    h.fields["tags"] = bad
+    out = io.BytesIO()
+    container.write_file(out, container.Header(h.fields), payloads)
+    p = tmp_path / "bad_tags.mzp"
+    p.write_bytes(out.getvalue())
+    code, text, err = _call(["info", str(p)])
+    assert code == 0 and "title = " not in text and "bitrate" in text, err
+    wav = tmp_path / "o.flac"
+    code, _, err = _call(["decode", str(p), "-o", str(wav), "-q"])
+    assert code == 0, err
+    assert "title" not in (mutagen.File(str(wav)).tags or {})
