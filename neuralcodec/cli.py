@@ -316,7 +316,7 @@ def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality
         how = f"quality {quality:g} (step index {stats.step_index})  " if quality is not None else ""
         err.print(f"{stats.duration:.2f} s  {how}{stats.kbps:.2f} kbit/s  {stats.bytes} bytes  "
                   f"{stats.realtime:.1f}x realtime  model {stats.model_id} (loaded in {stats.load_seconds:.2f} s)"
-                  + ("  verified" if verify else ""), markup=False)
+                  + ("  verified" if verify else ""), markup=False, soft_wrap=True)
 
 
 # -- decode ------------------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def decode(paths: tuple[str, ...], dst: str | None, fmt: str | None, start: floa
         click.echo(json.dumps(res, indent=1, default=float))
     if not quiet:
         err.print(f"{res['duration']:.2f} s  {res['sample_rate']} Hz  {res['channels']} ch  "
-                  f"{res['duration'] / max(res['seconds'], 1e-9):.1f}x realtime", markup=False)
+                  f"{res['duration'] / max(res['seconds'], 1e-9):.1f}x realtime", markup=False, soft_wrap=True)
 
 
 # -- test --------------------------------------------------------------------------------------------
