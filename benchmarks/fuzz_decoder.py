@@ -106,7 +106,14 @@ def decode_all(data: bytes, seekable: bool) -> int:
 
     f = io.BytesIO(data) if seekable else Pipe(data)
     h, first = container.read_header(f)
-    hdr.check_model(h.fields, MODEL)
+    autoencoder = h["model"]["family"] in ("freq", "time")
+    if autoencoder:  # another family (mdct) has its own payloads: its header and packets are still read
+        hdr.check_model(h.fields, MODEL)
+    else:
+        h.fields.setdefault("ladder", {"count": 64, "center": 32, "per_octave": 4})
+        h.fields.setdefault("side_step_offset", 0)
+        h.fields.setdefault("step_index", 0)
+        h.fields.setdefault("latent_dim", 1)
     ladder = Ladder(**h["ladder"])
     offs = [0, h["side_step_offset"]][: h.coding_channels()]
     defaults = np.stack([default_indices(_prior(h["latent_dim"]), h["step_index"] + o, 16, ladder) for o in offs])
@@ -118,6 +125,8 @@ def decode_all(data: bytes, seekable: bool) -> int:
             packets.append((p, container.read_packet(f, p, off)))
     else:
         packets = list(container.iter_packets(f, h, first))
+    if not autoencoder:
+        return 0
     for p, payload in packets:
         with decoding(f"packet {p}"):
             q = decode_packet(payload, (h.coding_channels(), h["latent_dim"], h.packet_frames(p)), defaults,
