@@ -26,7 +26,7 @@ from neuralcodec.bench.report import render_markdown, summarize, write_csv, writ
 from neuralcodec.bench.runner import RunRecord  # noqa: E402
 
 PCM_KBPS = 44100 * 16 * 2 / 1000  # 16-bit stereo 44.1 kHz
-ORDER = ["freq", "time", "opus", "mp3", "resample"]
+ORDER = ["mdct", "freq", "time", "opus", "mp3", "resample"]
 
 
 def merge(paths: list[Path]) -> dict[str, Any]:
@@ -108,16 +108,21 @@ def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list
         L += ["", "Cells: median metric @ median real kbit/s.", ""]
     # targets
     L += ["## Targets", ""]
-    for fam in [c for c in ("freq", "time") if c in codecs]:
+    def d(a: float | None, b: float | None, sign: int = 1) -> str:
+        return "-" if a is None or b is None else f"{sign * (a - b):+.2f}"
+
+    for fam in [c for c in ("mdct", "freq", "time") if c in codecs]:
         for r in rungs:
             m, mp3, opus = medians(runs, fam, r), medians(runs, "mp3", r), medians(runs, "opus", r)
             if not m["n"]:
                 continue
             vs_mp3 = "-" if mp3["visqol"] is None or m["visqol"] is None else (
                 "above" if m["visqol"] > mp3["visqol"] else "**below**")
-            vs_opus = "-" if opus["visqol"] is None or m["visqol"] is None else f"{m['visqol'] - opus['visqol']:+.2f}"
-            L.append(f"- muzip-{fam} {r:g}k: ViSQOL {f(m['visqol'])} vs MP3 {f(mp3['visqol'])} ({vs_mp3}), "
-                     f"vs Opus {f(opus['visqol'])} ({vs_opus}); worst rate error {f(100 * m['rate_err'] if m['rate_err'] is not None else None, 1)}%")
+            L.append(f"- muzip-{fam} {r:g}k: ViSQOL {f(m['visqol'])} / LSD {f(m['lsd_db'], 1)} / SI-SDR "
+                     f"{f(m['si_sdr_db'], 1)}; vs Opus: ViSQOL {d(m['visqol'], opus['visqol'])}, LSD "
+                     f"{d(m['lsd_db'], opus['lsd_db'], -1)} dB better, SI-SDR {d(m['si_sdr_db'], opus['si_sdr_db'])} dB; "
+                     f"ViSQOL vs MP3 {f(mp3['visqol'])} ({vs_mp3}); worst rate error "
+                     f"{f(100 * m['rate_err'] if m['rate_err'] is not None else None, 1)}%")
     L += [""]
     # seed table
     L += ["## The seed papers' metrics (waveform MSE / MAE / R^2, seconds per 1 s of audio)", "",
@@ -173,13 +178,40 @@ def update_manifest(manifest: Path, data: dict, rungs: list[float]) -> None:
     manifest.write_text(json.dumps(man, indent=1) + "\n")
 
 
+def table_card(m: dict) -> list[str]:
+    """The card of a transform-family model: integer entropy tables plus the learned fill."""
+    L = [f"## {m['id']} ({m['family']}{', default' if m.get('default') else ''})", "",
+         f"- file `{m['file']}`, {m['bytes'] / 1e6:.2f} MB (numpy .npz, no pickle), sha256 `{m['sha256']}`",
+         f"- bitrates {m.get('bitrate_range_kbps', ['?', '?'])[0]}-{m.get('bitrate_range_kbps', ['?', '?'])[1]} kbit/s; "
+         "sample rate 44100 Hz (the transform layer itself is not learned)"]
+    for key in ("tables", "fill"):
+        part = m.get(key)
+        if part:
+            L.append(f"- {key}: " + "; ".join(f"{k} {v}" for k, v in part.items()))
+    if m.get("notes"):
+        L.append(f"- notes: {m['notes']}")
+    v = m.get("validation")
+    if v:
+        L += ["", f"Validation ({v['metric']}, {v['clips']} clips, real bitrates):", "",
+              "| target | real kbit/s | ViSQOL | log-spectral RMSE dB | SI-SDR dB |", "|---|---:|---:|---:|---:|"]
+        for br, row in v["by_bitrate"].items():
+            L.append(f"| {br} | {f(row.get('real_kbps'))} | {f(row.get('visqol'))} | {f(row.get('lsd_db'), 1)} | "
+                     f"{f(row.get('si_sdr_db'), 1)} |")
+    L.append("")
+    return L
+
+
 def write_model_cards(manifest: Path) -> Path:
     """models/README.md: one card per shipped model, rendered from the manifest (single source)."""
     man = json.loads(manifest.read_text())
     L = ["# Pretrained models", "",
-         "Rendered from `manifest.json` by `benchmarks/make_results.py`; weights are fp16, loaded with "
-         "`torch.load(weights_only=True)` after their sha256 is checked.", ""]
+         "Rendered from `manifest.json` by `benchmarks/make_results.py`. Every file's sha256 is checked before it "
+         "is used; autoencoder weights are fp16, loaded with `torch.load(weights_only=True)`; transform-family tables "
+         "are numpy .npz loaded with `allow_pickle=False`.", ""]
     for m in man["models"]:
+        if m["family"] == "mdct":
+            L += table_card(m)
+            continue
         tc = m.get("train_config", {})
         data = m.get("training_data", {})
         L += [f"## {m['id']} ({m['family']}{', default' if m.get('default') else ''})", "",

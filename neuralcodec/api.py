@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import torch
 
 from . import container, layered
 from .audio import (
@@ -35,9 +34,8 @@ from .audio import (
 )
 from .entropy import CODERS, RANGE_CODER, Ladder, decode_packet, default_indices, encode_packet
 from .errors import FormatError, MuzipError, decoding
-from .models.base import STEP_DIV, CodecModel
+from .header import STEP_DIV  # = models.base.STEP_DIV, without importing torch
 from .models.registry import ModelEntry, find_by_hash, load_model, resolve
-from .pipeline import ChunkEncoder, decode_chunks
 from .ratecontrol import (
     estimate_payload_bits,
     parse_bitrate,
@@ -48,6 +46,10 @@ from .ratecontrol import (
 from .safeio import check_output
 from .tags import validate_tags
 
+if TYPE_CHECKING:  # torch is imported only where a network runs (the autoencoder families)
+    from .models.base import CodecModel
+    from .pipeline import ChunkEncoder
+
 CHUNK_FRAMES = 256  # latent frames per packet (~6 s at 44.1 kHz)
 SIDE_STEP_OFFSET = 8  # side channel quantized 2**(8/16) = 1.41x coarser than mid
 Progress = Callable[[int, int], None]  # (done, total) in model-rate samples
@@ -55,6 +57,10 @@ Progress = Callable[[int, int], None]  # (done, total) in model-rate samples
 
 def resolve_device(device: str = "auto") -> str:
     """'auto' = CUDA when available; asking for CUDA without one is a clear error."""
+    if device == "cpu":
+        return device
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -100,7 +106,7 @@ class MzpWriter:
     """
 
     def __init__(self, dst: str | os.PathLike[str] | BinaryIO | None, sample_rate: int, channels: int,
-                 bitrate: str | float = "16k", model: str = "freq", device: str = "auto",
+                 bitrate: str | float = "16k", model: str = "mdct", device: str = "auto",
                  coder: str = RANGE_CODER, step_index: int | None = None, expected_samples: int = 0,
                  progress: Progress | None = None, tags: Mapping[str, str] | None = None,
                  quality: float | None = None) -> None:
@@ -120,7 +126,7 @@ class MzpWriter:
         if step_index is None and not lo <= self.kbps <= hi:
             raise MuzipError(f"{self.kbps:g} kbit/s is outside what model '{self.entry.model_id}' can reach "
                              f"({lo:g}-{hi:g} kbit/s)")
-        self.device = resolve_device(device)
+        self.device = "cpu" if self.transform else resolve_device(device)  # the transform layer is numpy
         self.net = layered.load_tables(self.entry) if self.transform else load_model(self.entry, self.device)
         self.model_rate = layered.SAMPLE_RATE if self.transform else self.net.sample_rate
         self.load_s = time.perf_counter() - self.t0
@@ -138,6 +144,8 @@ class MzpWriter:
         if self.transform:
             self.enc = layered.TransformEncoder(1 if channels == 1 else 2, self.net, *layered.kinds_for(coder))
         else:
+            from .pipeline import ChunkEncoder
+
             self.enc = ChunkEncoder(self.net, self.device, 1 if channels == 1 else 2, CHUNK_FRAMES)
         self.rs = StreamResampler(sample_rate, self.model_rate, channels)
         self.stats: EncodeStats | None = None
@@ -412,6 +420,8 @@ class MzpReader:
         last = h.n_packets - 1 if last is None else last
         if self.core is not None:
             return self.core.blocks(first, last)
+        from .pipeline import decode_chunks
+
         return decode_chunks(self.model, self.device, h["frames"], h["chunk_frames"], first, last,
                              self._latents, self.log2_steps, self.group)
 
@@ -475,7 +485,7 @@ class MzpReader:
 # -- public API -----------------------------------------------------------------------------------
 
 
-def encode(audio: np.ndarray | Any, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
+def encode(audio: np.ndarray | Any, sample_rate: int, bitrate: str | float = "16k", model: str = "mdct",
            device: str = "auto", coder: str = RANGE_CODER, step_index: int | None = None,
            tags: Mapping[str, str] | None = None, quality: float | None = None) -> bytes:
     """Encode ``[channels, samples]`` (or ``[samples]``) float audio to .mzp bytes.
@@ -506,18 +516,18 @@ def decode(data: bytes, device: str = "auto", start: float = 0.0, duration: floa
            as_tensor: bool = False) -> tuple[np.ndarray | Any, int]:
     """Decode .mzp bytes to ``([channels, samples] float32, sample_rate)``; with ``as_tensor`` the
     audio is a torch tensor on the decoding device."""
-    dev = resolve_device(device)
-    with MzpReader(data, device=dev) as r:
+    with MzpReader(data, device=device) as r:  # the reader resolves the device where a network runs
         audio, rate = r.read(start, duration), r.sample_rate
+        dev = r.device
     if as_tensor:
         from .arrays import to_tensor
 
-        return to_tensor(audio, dev), rate
+        return to_tensor(audio, resolve_device(device) if device != "auto" else dev), rate
     return audio, rate
 
 
 def encode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None, bitrate: str | float = "16k",
-                model: str = "freq", device: str = "auto", force: bool = False, quiet: bool = True,
+                model: str = "mdct", device: str = "auto", force: bool = False, quiet: bool = True,
                 coder: str = RANGE_CODER, progress: Progress | None = None, *,
                 tags: Mapping[str, str] | None = None, keep_tags: bool = True, quality: float | None = None,
                 verify: bool = False) -> EncodeStats:
@@ -578,7 +588,7 @@ def decode_file(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None 
     check_output(dst, force, None if src_is_stdin else src)  # refused before any work
     t0 = time.perf_counter()
     source: str | os.PathLike[str] | bytes = sys.stdin.buffer.read() if src_is_stdin else src
-    with MzpReader(source, device=resolve_device(device), group=group) as r:
+    with MzpReader(source, device=device, group=group) as r:
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()  # realtime factor measures decoding, not model loading
         whole = start == 0.0 and duration is None

@@ -47,7 +47,7 @@ def to_tensor(audio: np.ndarray, device: str | None = None) -> Any:
     return t.to(device) if device else t
 
 
-def encode_batch(audio: Any, sample_rate: int, bitrate: str | float = "16k", model: str = "freq",
+def encode_batch(audio: Any, sample_rate: int, bitrate: str | float = "16k", model: str = "mdct",
                  device: str = "auto", **kwargs: Any) -> list[bytes]:
     """Encode ``[batch, channels, samples]`` (array or tensor) or a sequence of ``[channels, samples]``
     items (lengths may differ) to one .mzp byte string per item. ``kwargs`` go to ``encode``."""

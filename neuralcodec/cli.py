@@ -267,7 +267,7 @@ def _tags(tag: tuple[str, ...], title: str | None, artist: str | None, album: st
 @click.option("-b", "--bitrate", default=None, help="Target bitrate: 16k, 16kbps or 16000.  [default: 16k]")
 @click.option("-V", "--quality", type=click.FloatRange(0, 10), default=None,
               help="Constant quality 0 (smallest) .. 10 (best) instead of a bitrate; the bitrate follows the music.")
-@click.option("-m", "--model", default="freq", show_default=True, help="Model family (freq, time) or a model id.")
+@click.option("-m", "--model", default="mdct", show_default=True, help="Model family (mdct, freq, time) or a model id.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--coder", type=click.Choice(["laplace-range-v1", "zstd-v1"]), default="laplace-range-v1",
               show_default=True, help="Entropy coder.")
@@ -434,7 +434,8 @@ def _safe(text: object) -> str:
 
 @cli.command()
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--parts", is_flag=True, help="Also split the payload into scale indices and symbols (loads the model).")
+@click.option("--parts", is_flag=True, help="Also split the payload into its parts (envelope, coefficients, ... or "
+              "scale indices and symbols; decodes the integers).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(src: Path, parts: bool, as_json: bool) -> None:
     """Show an .mzp file's header, tags, model, real bitrate and where its bits go."""

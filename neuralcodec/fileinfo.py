@@ -36,7 +36,11 @@ def info(src: str | os.PathLike[str], parts: bool = False) -> dict:
            "packet_payload_bytes": sum(sizes), "packet_framing_bytes": container.PACKET_OVERHEAD * len(sizes),
            "index_bytes": container.index_size(len(sizes)), "packets": len(sizes), "packet_sizes": sizes,
            "payload_parts": None}
-    if parts and header["coder"] == "laplace-range-v1":
+    if parts and header["model"]["family"] == "mdct":
+        from . import layered
+
+        out["payload_parts"] = layered.file_parts(p, sum(sizes))
+    elif parts and header["coder"] == "laplace-range-v1":
         from .api import _payload_parts
 
         out["payload_parts"] = _payload_parts(p, sum(sizes))

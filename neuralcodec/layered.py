@@ -14,14 +14,24 @@ from its own bytes plus the first frame of the next (its overlap), which is what
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
 from .errors import FormatError, ModelNotFoundError, MuzipError
-from .models.registry import ModelEntry
-from .transform.codec import HOP, Analyzer, Synthesizer, quantize_packet, reconstruct
+from .models.registry import ModelEntry, find_by_hash
+from .transform.codec import (
+    HOP,
+    Analyzer,
+    Synthesizer,
+    packet_envelope,
+    quantize_coefficients,
+    reconstruct,
+)
 from .transform.family import D_MAX, D_MIN, FAMILY, MAJOR, SAMPLE_RATE  # noqa: F401  (re-exported)
+from .transform.fill_model import FillNet
 from .transform.packet import (
     CODER,
     LayerParams,
@@ -35,6 +45,8 @@ from .transform.tables import TableSet
 CHUNK_FRAMES = 256  # ~6 s per packet
 ALPHA16 = 11  # step ~ rms ** (11/16)
 MAX_ESTIMATE_PACKETS = 24
+ESTIMATE_FRAMES = 64
+DEFAULT_FILL = "noise"  # "noise", "learned" (only if the tables carry fill weights) or "none"; MUZIP_FILL overrides
 
 _TABLES: dict[str, TableSet] = {}
 
@@ -78,6 +90,7 @@ class TransformEncoder:
         self.tables = tables
         self.kinds = (env_kind, coef_kind)
         self.an = Analyzer(channels)
+        self._shapes: dict[tuple[int, int, int], PacketInts] = {}
 
     @property
     def received(self) -> int:
@@ -103,14 +116,20 @@ class TransformEncoder:
             d = fixed_d
         else:
             budget = max(target_bits - fixed_bits(n_pk), 1.0)
+            # the search estimates on ESTIMATE_FRAMES contiguous frames of up to 24 spread packets;
+            # the measured sizes below correct what the sample misses
             picks = np.unique(np.linspace(0, n_pk - 1, min(n_pk, MAX_ESTIMATE_PACKETS)).round().astype(int))
-            frames = sum(min(CHUNK_FRAMES, types.size - p * CHUNK_FRAMES) for p in picks)
+            sample = [self._ints(p, params(0), ESTIMATE_FRAMES) for p in picks]
+            frames = sum(s.types.size for s in sample)
             cache: dict[int, float] = {}
 
             def est(dd: int) -> float:
                 if dd not in cache:
-                    bits = sum(sum(estimate_bits(self._ints(p, params(dd)), params(dd), self.tables).values())
-                               for p in picks)
+                    bits = 0.0
+                    for p, s in zip(picks, sample, strict=True):
+                        ints = quantize_coefficients(s, self.coefs[:, p * CHUNK_FRAMES : p * CHUNK_FRAMES + s.types.size],
+                                                     params(dd))
+                        bits += sum(estimate_bits(ints, params(dd), self.tables).values())
                     cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
                 return cache[dd]
 
@@ -134,21 +153,36 @@ class TransformEncoder:
         layer = {"m": p.m, "d": p.d, "alpha16": p.alpha16, "envelope": p.env_kind, "coefficients": p.coef_kind}
         return layer, payloads, parts
 
-    def _ints(self, pk: int, p: LayerParams) -> PacketInts:
-        a, b = pk * CHUNK_FRAMES, min(self.types.size, (pk + 1) * CHUNK_FRAMES)
-        return quantize_packet(self.types[a:b], self.coefs[:, a:b], p)
+    def _ints(self, pk: int, p: LayerParams, frames: int = CHUNK_FRAMES) -> PacketInts:
+        """Packet ``pk``'s integers (its first ``frames`` frames: a sample for the rate search)."""
+        a = pk * CHUNK_FRAMES
+        b = min(self.types.size, (pk + 1) * CHUNK_FRAMES, a + frames)
+        key = (pk, p.m, b)
+        if key not in self._shapes:  # the envelope does not depend on D: analyse once per packet
+            self._shapes[key] = packet_envelope(self.types[a:b], self.coefs[:, a:b], p.m)
+        return quantize_coefficients(self._shapes[key], self.coefs[:, a:b], p)
 
     def _code(self, p: LayerParams) -> list[bytes]:
         n_pk = -(-self.types.size // CHUNK_FRAMES)
         return [encode_packet(self._ints(k, p), p, self.tables) for k in range(n_pk)]
 
 
-def _search(target: float, est: Callable[[int], float], lo: int, hi: int) -> int:
-    """Smallest D (finest steps) whose estimate fits; bits fall as D grows."""
-    if est(lo) <= target:
-        return lo
-    if est(hi) > target:
-        return hi
+def _search(target: float, est: Callable[[int], float], lo: int, hi: int, start: int = 0, stride: int = 16) -> int:
+    """D (finest steps) whose estimate lands nearest the target; bits fall as D grows. Brackets
+    from ``start`` in strides (most targets need one or two), then bisects."""
+    d = start
+    if est(d) > target:
+        while d < hi and est(d) > target:
+            lo, d = d, min(hi, d + stride)
+        if est(d) > target:
+            return hi
+        hi = d
+    else:
+        while d > lo and est(d) <= target:
+            hi, d = d, max(lo, d - stride)
+        if est(d) <= target:
+            return lo
+        lo = d
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if est(mid) > target:
@@ -166,12 +200,19 @@ def params_of(fields: dict) -> LayerParams:
 class TransformDecoder:
     """Packets -> model-rate audio; ``payload(p)`` returns packet p's CRC-checked bytes."""
 
-    def __init__(self, fields: dict, tables: TableSet, payload: Callable[[int], bytes], fill: bool = True) -> None:
+    def __init__(self, fields: dict, tables: TableSet, payload: Callable[[int], bytes], fill: str | None = None) -> None:
         self.fields, self.tables, self.payload = fields, tables, payload
         self.p = params_of(fields)
+        weights = tables.fill_weights()
+        self.fill_net = FillNet(weights) if weights else None
+        # the decoder chooses the fill (it changes no bit of the file): learned when the tables have it
+        self.fill = fill or os.environ.get("MUZIP_FILL") or DEFAULT_FILL
+        if self.fill not in ("learned", "noise", "none"):
+            raise MuzipError(f"MUZIP_FILL={self.fill!r}: use learned, noise or none")
+        if self.fill == "learned" and self.fill_net is None:
+            self.fill = "noise"
         self.channels = 1 if fields["coding"] == "mono" else 2
         self.n_packets = -(-fields["frames"] // fields["chunk_frames"])
-        self.fill = fill
         self._cache: dict[int, tuple[PacketInts, np.ndarray]] = {}
 
     def packet(self, k: int) -> tuple[PacketInts, np.ndarray]:
@@ -188,7 +229,7 @@ class TransformDecoder:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
-            coefs = reconstruct(ints, self.p, k * c, fill=self.fill)
+            coefs = reconstruct(ints, self.p, k * c, fill=self.fill, fill_net=self.fill_net)
             self._cache[k] = (ints, coefs)
             for old in [j for j in self._cache if j < k - 1]:
                 del self._cache[old]
@@ -267,3 +308,20 @@ def payload_parts(dec: TransformDecoder, payload_bytes: int) -> dict[str, float]
             bits[name] = bits.get(name, 0.0) + v
     total = sum(bits.values()) or 1.0
     return {k: payload_bytes * v / total for k, v in bits.items()}
+
+
+def file_parts(path: Path, payload_bytes: int) -> dict[str, float]:
+    """:func:`payload_parts` of an .mzp file of this family (reads packets, decodes integers only)."""
+    from . import container
+
+    with open(path, "rb") as f:
+        header, first = container.read_header(f)
+        offsets = container.read_index(f, header, first)
+
+        def payload(p: int) -> bytes:
+            f.seek(offsets[p])
+            return container.read_packet(f, p, offsets[p])
+
+        tables = load_tables(find_by_hash(header["model"]["id"], header["model"]["sha256"]))
+        dec = TransformDecoder(header.fields, tables, payload, fill="none")
+        return payload_parts(dec, payload_bytes)

@@ -6,10 +6,28 @@ import numpy as np
 import pytest
 
 import neuralcodec as nc
+from neuralcodec.errors import MuzipError
 from neuralcodec.transform import mdct as M
-from neuralcodec.transform.codec import HOP, Analyzer, Synthesizer, _transients, n_frames, quantize_packet
+from neuralcodec.transform.allocation import steps
+from neuralcodec.transform.codec import (
+    HOP,
+    Analyzer,
+    Synthesizer,
+    _transients,
+    n_frames,
+    quantize_packet,
+    reconstruct,
+)
 from neuralcodec.transform.coefficients import MAX_MAG, bucket_bits, from_buckets, to_buckets
-from neuralcodec.transform.packet import LayerParams, decode_packet, encode_packet, estimate_bits
+from neuralcodec.transform.fill import CAP
+from neuralcodec.transform.fill_model import HIDDEN, N_FEATURES, FillNet
+from neuralcodec.transform.packet import (
+    LayerParams,
+    decode_packet,
+    derive,
+    encode_packet,
+    estimate_bits,
+)
 from neuralcodec.transform.tables import analytic_tables
 
 
@@ -113,3 +131,48 @@ def test_mono_and_other_rates() -> None:
     x = _music(2.0)[0].astype(np.float32)
     y, sr = nc.decode(nc.encode(x, 32000, bitrate="16k", model="mdct"))
     assert sr == 32000 and y.shape == (1, x.size)
+
+
+def _tiny_fill_net(seed: int = 0) -> FillNet:
+    rng = np.random.default_rng(seed)
+    w = {"fill_w1": rng.normal(0, 0.3, (N_FEATURES, HIDDEN)), "fill_b1": np.zeros(HIDDEN),
+         "fill_w2": rng.normal(0, 0.3, (HIDDEN, HIDDEN)), "fill_b2": np.zeros(HIDDEN),
+         "fill_w3": rng.normal(0, 0.3, (HIDDEN, 1)), "fill_b3": np.array([3.0]),  # loud: hits the cap
+         "fill_mean": np.zeros(N_FEATURES), "fill_std": np.ones(N_FEATURES)}
+    return FillNet(w)
+
+
+@pytest.mark.parametrize("fill", ["none", "noise", "learned"])
+def test_fill_touches_only_zeroed_bins_and_stays_in_the_dead_zone(fill: str) -> None:
+    x = _music(2.0)
+    an = Analyzer(2)
+    an.push(np.stack([(x[0] + x[1]) / 2, (x[0] - x[1]) / 2]))
+    types, coefs = an.finish()
+    p = LayerParams(4, 8, 11, "laplace", "laplace")
+    ints = quantize_packet(types, coefs, p)
+    out = reconstruct(ints, p, 0, fill=fill, fill_net=_tiny_fill_net())
+    bare = reconstruct(ints, p, 0, fill="none")
+    coded = ints.q != 0
+    np.testing.assert_array_equal(out[coded], bare[coded])  # coded values are never changed
+    assert (bare[~coded] == 0).all()
+    for c in range(2):
+        dv = derive(types, ints.env[c], ints.prof[c], ints.cutoff, p)
+        step = steps(dv.st)
+        assert (np.abs(out[c][dv.silent]) == 0).all()  # silent bands and bins above the cutoff stay silent
+        filled = (ints.q[c] == 0) & ~dv.silent
+        assert (np.abs(out[c][filled]) <= CAP * np.sqrt(3.0) * step[filled] + 1e-12).all()
+        if fill != "none":
+            assert np.count_nonzero(out[c][filled]) > 0.9 * filled.sum()
+
+
+def test_fill_choice_changes_no_bit_of_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = _music(3.0).astype(np.float32)
+    data = nc.encode(x, 44100, bitrate="12k", model="mdct")
+    outs = {}
+    for fill in ("none", "noise", "learned"):
+        monkeypatch.setenv("MUZIP_FILL", fill)
+        outs[fill] = nc.decode(data)[0]
+    assert not np.array_equal(outs["none"], outs["noise"])
+    monkeypatch.setenv("MUZIP_FILL", "bogus")
+    with pytest.raises(MuzipError):
+        nc.decode(data)

@@ -5,7 +5,7 @@ and decodes that file back to float32 ``[channels, samples]``. Decoders may work
 rate internally; ``decode(..., target_sr=...)`` brings the output back to the reference rate
 with soxr, and that resampling counts as part of decoding, as it would for a listener.
 
-Built-in codecs: ``freq`` and ``time`` (muzip models through :mod:`neuralcodec.api`),
+Built-in codecs: ``mdct``, ``freq`` and ``time`` (muzip models through :mod:`neuralcodec.api`),
 ``mp3`` (lameenc), ``opus`` (opus-tools, else libsndfile's Ogg/Opus writer) and ``resample``
 (downsample + lossless 16-bit FLAC). Any other command-line codec can be added with
 :class:`ExternalSpec` (``--external`` on the command line).
@@ -33,8 +33,8 @@ import soxr
 from neuralcodec.bench.measure import run_tool
 from neuralcodec.bench.units import BenchError
 
-MUZIP_MODELS: tuple[str, ...] = ("freq", "time")
-BUILTIN_CODECS: tuple[str, ...] = ("freq", "time", "mp3", "opus", "resample")
+MUZIP_MODELS: tuple[str, ...] = ("mdct", "freq", "time")
+BUILTIN_CODECS: tuple[str, ...] = ("mdct", "freq", "time", "mp3", "opus", "resample")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,31}$")
 
 
@@ -397,7 +397,7 @@ class ExternalCodec(Codec):
 
 
 class MuzipCodec(Codec):
-    """A muzip model (``freq`` or ``time``) through the project's own Python API.
+    """A muzip model (``mdct``, ``freq`` or ``time``) through the project's own Python API.
 
     The bench never re-implements the codec: it calls ``neuralcodec.api.encode_file`` and
     ``decode_file`` exactly as ``muzip encode``/``decode`` do. ``prepare`` imports the API (and

@@ -13,11 +13,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ModelNotFoundError
-from .base import CodecModel, ModelConfig
+
+if TYPE_CHECKING:  # torch is imported only where a network is built or loaded
+    import torch
+
+    from .base import CodecModel, ModelConfig
 
 FAMILIES = ("freq", "time")
 
@@ -43,6 +46,8 @@ def models_dir() -> Path:
 
 def build_model(config: ModelConfig | dict) -> CodecModel:
     """Construct an (untrained) model of the family the config names."""
+    from .base import ModelConfig
+
     if isinstance(config, dict):
         config = ModelConfig(**config)
     if config.family == "freq":
@@ -135,6 +140,8 @@ def load_model(entry: ModelEntry, device: str = "cpu") -> CodecModel:
         if digest != entry.sha256:
             raise ModelNotFoundError(f"{entry.path}: sha256 mismatch (file is damaged or replaced)")
         try:
+            import torch
+
             state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
             model = build_model(state["config"])
             model.load_state_dict(state["state_dict"])
@@ -150,6 +157,8 @@ def load_model(entry: ModelEntry, device: str = "cpu") -> CodecModel:
 def save_weights(model: CodecModel, folder: Path, extra_card: dict, dtype: torch.dtype | None = None) -> dict:
     """Freeze the prior, write ``<family>-<sha8>.pt`` and return its manifest entry."""
     import io
+
+    import torch
 
     model.freeze_prior()
     buf = io.BytesIO()

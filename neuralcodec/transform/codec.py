@@ -12,14 +12,16 @@ import numpy as np
 
 from . import mdct as M
 from .allocation import steps
-from .bands import N_BINS
+from .bands import N_BANDS, N_BINS
 from .coefficients import dequantize, quantize
 from .envelope import analyze as analyze_envelope
 from .envelope import find_cutoff
-from .fill import noise_fill
+from .fill import CAP, noise_fill
+from .fill_model import FillNet, features
 from .packet import LayerParams, PacketInts, derive
 
 HOP = N_BINS
+CHUNK_FRAMES_DEFAULT = 256  # frames per packet (~6 s)
 TRANSIENT_DB = 10.0
 
 
@@ -122,33 +124,69 @@ class Analyzer:
             self.buf_start = keep
 
 
-def quantize_packet(types: np.ndarray, coefs: np.ndarray, p: LayerParams) -> PacketInts:
-    """``coefs [ch, n, N]`` -> the packet's integers (envelope, profiles, coefficients)."""
+def packet_envelope(types: np.ndarray, coefs: np.ndarray, m: int) -> PacketInts:
+    """The packet's bandwidth, envelope and profiles (they do not depend on the step offset D);
+    coefficients all zero until :func:`quantize_coefficients`."""
     ch, n, _ = coefs.shape
-    env = np.empty((ch, n, 24), np.int64)
+    env = np.empty((ch, n, N_BANDS), np.int64)
     prof = np.empty((ch, n, M.SHORT_BLOCKS), np.int64)
-    q = np.zeros(coefs.shape, np.int64)
     cutoff = find_cutoff(coefs)
     for c in range(ch):
-        env[c], prof[c] = analyze_envelope(coefs[c].astype(np.float64), types, p.m, cutoff)
-        dv = derive(types, env[c], prof[c], cutoff, p)
-        qc = quantize(coefs[c], steps(dv.st))
-        q[c] = np.where(dv.coded, qc, 0)
-    return PacketInts(types, env, prof, q, cutoff)
+        env[c], prof[c] = analyze_envelope(coefs[c].astype(np.float64), types, m, cutoff)
+    return PacketInts(types, env, prof, np.zeros(coefs.shape, np.int64), cutoff)
 
 
-def reconstruct(ints: PacketInts, p: LayerParams, first_frame: int, fill: bool = True) -> np.ndarray:
-    """Integers -> coefficients ``[ch, n, N]``: dequantize, then noise-fill what the bits left out."""
+def quantize_coefficients(shape: PacketInts, coefs: np.ndarray, p: LayerParams) -> PacketInts:
+    """Coefficient integers at ``p`` for a packet whose envelope :func:`packet_envelope` gave."""
+    q = np.zeros(coefs.shape, np.int64)
+    for c in range(coefs.shape[0]):
+        dv = derive(shape.types, shape.env[c], shape.prof[c], shape.cutoff, p)
+        q[c] = np.where(dv.coded, quantize(coefs[c], steps(dv.st)), 0)
+    return PacketInts(shape.types, shape.env, shape.prof, q, shape.cutoff)
+
+
+def quantize_packet(types: np.ndarray, coefs: np.ndarray, p: LayerParams) -> PacketInts:
+    """``coefs [ch, n, N]`` -> the packet's integers (envelope, profiles, coefficients)."""
+    return quantize_coefficients(packet_envelope(types, coefs, p.m), coefs, p)
+
+
+def reconstruct(ints: PacketInts, p: LayerParams, first_frame: int, fill: str = "noise",
+                fill_net: FillNet | None = None) -> np.ndarray:
+    """Integers -> coefficients ``[ch, n, N]``: dequantize, then fill what the bits left out.
+
+    ``fill``: "noise" (energy-based noise fill), "learned" (noise at the level ``fill_net``
+    predicts per bin) or "none".
+    """
     out = np.empty(ints.q.shape, np.float64)
     for c in range(ints.q.shape[0]):
         dv = derive(ints.types, ints.env[c], ints.prof[c], ints.cutoff, p)
         st = steps(dv.st)
         x = dequantize(ints.q[c], st)
-        if fill:
+        seed = (first_frame << 2) | c
+        if fill == "learned" and fill_net is not None:
+            x = learned_fill(x, ints.q[c], dv.levels, dv.st, st, dv.silent, ints.types, fill_net, seed)
+        elif fill != "none":
             power = np.power(2.0, dv.levels / 4.0)
-            x = noise_fill(x, ints.q[c], power, st, dv.silent, seed=(first_frame << 2) | c)
+            x = noise_fill(x, ints.q[c], power, st, dv.silent, seed=seed)
         out[c] = x
     return out
+
+
+def learned_fill(x: np.ndarray, q: np.ndarray, levels: np.ndarray, st_idx: np.ndarray, step: np.ndarray,
+                 silent: np.ndarray, types: np.ndarray, net: FillNet, seed: int) -> np.ndarray:
+    """Fill zeroed, non-silent bins with noise at the predicted rms (capped below the dead zone)."""
+    zero = (q == 0) & ~silent
+    if not zero.any():
+        return x
+    f = features(x, q, levels, st_idx, types, None)
+    pred = net.predict(f[zero])
+    level = np.power(2.0, levels[zero] / 8.0)
+    rms = np.minimum(np.power(2.0, pred) * level, CAP * step[zero])
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=x.shape)[zero]
+    x = x.copy()
+    x[zero] = noise * rms
+    return x
 
 
 class Synthesizer:

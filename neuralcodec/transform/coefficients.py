@@ -64,12 +64,16 @@ def bucket_bits(bucket: np.ndarray) -> np.ndarray:
     return np.where(b < N_DIRECT, 0, o - 1)
 
 
-def from_buckets(bucket: np.ndarray, extra: np.ndarray) -> np.ndarray:
+def from_buckets(bucket: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """Magnitudes from buckets and their extra values (None: each bucket's lower edge)."""
     b = np.asarray(bucket, dtype=np.int64)
-    o = 3 + (b - N_DIRECT) // 2
-    half = (b - N_DIRECT) % 2
-    base = (1 << np.maximum(o, 0)) + half * (1 << np.maximum(o - 1, 0))
-    return np.where(b < N_DIRECT, b, base + extra)
+    out = b.copy()
+    big = b >= N_DIRECT
+    if big.any():
+        v = b[big] - N_DIRECT
+        o = 3 + v // 2
+        out[big] = (1 << o) + (v % 2) * (1 << (o - 1)) + (0 if extra is None else extra[big])
+    return out
 
 
 def bucket_edges() -> np.ndarray:

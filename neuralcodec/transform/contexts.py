@@ -18,11 +18,15 @@ from .mdct import SHORT
 
 ENV_R = 90  # residual alphabet [-ENV_R, ENV_R]
 ENV_ALPHABET = 2 * ENV_R + 1
-ENV_CTX = 6  # clamp(r_{b-1}, -2, 2) + 2, or 5 for the first band
+ENV_BELOW = 6  # clamp(r_{b-1}, -2, 2) + 2, or 5 for the first band
+ENV_ROWS = 2 * N_BANDS * ENV_BELOW * 2 * 3  # intra/inter x band x below x frame type x level below
 ENV_REF_LEVEL = -64  # intra prediction of band 0: -48 dB, in 1/8 octave
 
 N_G = G_MAX - G_MIN + 1
 N_PREV = 6  # 0 unknown, 1 zero, 2 < 1/2 step, 3 < 2 steps, 4 < 8 steps, 5 larger
+N_PREV_NBR = 4  # max magnitude of bins k-1, k+1 in the previous frame: 0, 1, 2, >= 3
+N_CUR_NBR = 5  # odd bins: sum of magnitudes of the even bins k-1, k+1 of this frame: 0 .. >= 4
+COEF_ROWS = 2 * N_G * N_PREV * N_PREV_NBR * N_CUR_NBR * 2
 
 
 def env_residuals(env: np.ndarray, m: int, prev: np.ndarray | None) -> np.ndarray:
@@ -51,11 +55,22 @@ def env_from_residuals(r: np.ndarray, m: int) -> np.ndarray:
     return np.cumsum(env, axis=0)
 
 
-def env_context(r_below: np.ndarray | None, n: int) -> np.ndarray:
-    """Context of band b from the residual of band b - 1 (None for the first band)."""
-    if r_below is None:
-        return np.full(n, ENV_CTX - 1, dtype=np.int64)
-    return np.clip(r_below, -2, 2) + 2
+def env_rows(intra: np.ndarray, band: int, r_below: np.ndarray | None, types: np.ndarray,
+             level_below: np.ndarray | None) -> np.ndarray:
+    """Envelope table rows for band ``band`` of every frame of a packet.
+
+    Context: intra or inter, the band, the residual just coded below it (5 classes; a 6th for the
+    first band), the frame type, and the level of the band below (3 classes: near silence,
+    quiet, loud). Everything comes from lower bands, which are decoded first for all frames.
+    """
+    n = intra.size
+    below = np.full(n, ENV_BELOW - 1, dtype=np.int64) if r_below is None else np.clip(r_below, -2, 2) + 2
+    if level_below is None:
+        lvl = np.full(n, 2, dtype=np.int64)
+    else:
+        lvl = np.where(level_below < -100, 0, np.where(level_below < -60, 1, 2))
+    short = (types == SHORT).astype(np.int64)
+    return (((intra * N_BANDS + band) * ENV_BELOW + below) * 2 + short) * 3 + lvl
 
 
 def g_class(g: np.ndarray) -> np.ndarray:
@@ -76,6 +91,32 @@ def prev_class(q_prev: np.ndarray | None, s_prev: np.ndarray | None, s_now: np.n
     return np.where(a == 0, 1, cls).astype(np.int64)
 
 
-def coef_context(types_t: int, g: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """Flat row index into a coefficient table ``[2, N_G, N_PREV, buckets]``."""
-    return (int(types_t == SHORT) * N_G + g_class(g)) * N_PREV + prev
+def prev_neighbours(lower_prev: np.ndarray | None, same_type: np.ndarray | bool) -> np.ndarray | None:
+    """Class of max(|q[k-1]|, |q[k+1]|) in the previous frame (``[.., N]`` bucket lower edges)."""
+    if lower_prev is None:
+        return None
+    nb = np.zeros_like(lower_prev)
+    nb[..., 1:-1] = np.maximum(lower_prev[..., :-2], lower_prev[..., 2:])
+    nb[..., 0], nb[..., -1] = lower_prev[..., 1], lower_prev[..., -2]
+    out = np.minimum(nb, N_PREV_NBR - 1)
+    return np.where(np.asarray(same_type)[..., None] if np.ndim(same_type) else same_type, out, 0)
+
+
+def cur_neighbours(lower_cur: np.ndarray) -> np.ndarray:
+    """For odd bins: class of |q[k-1]| + |q[k+1]| of this frame (even bins, already decoded)."""
+    nb = np.zeros_like(lower_cur)
+    nb[..., 1:-1] = lower_cur[..., :-2] + lower_cur[..., 2:]
+    nb[..., -1] = lower_cur[..., -2]
+    return np.minimum(nb, N_CUR_NBR - 1)
+
+
+def coef_context(types_t: int | np.ndarray, g: np.ndarray, prev: np.ndarray, prev_nbr: np.ndarray | int,
+                 cur_nbr: np.ndarray | int, parity: np.ndarray | int) -> np.ndarray:
+    """Flat row into a coefficient table ``[2, N_G, N_PREV, N_PREV_NBR, N_CUR_NBR, 2, buckets]``.
+
+    Even bins are coded first (``parity`` 0, ``cur_nbr`` 0), then odd bins with their decoded even
+    neighbours as context: two range-coder calls per frame give every odd bin a same-frame context.
+    """
+    short = (np.asarray(types_t) == SHORT).astype(np.int64)
+    row = (short * N_G + g_class(g)) * N_PREV + prev
+    return ((row * N_PREV_NBR + prev_nbr) * N_CUR_NBR + cur_nbr) * 2 + parity

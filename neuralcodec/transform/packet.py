@@ -26,16 +26,17 @@ import numpy as np
 
 from ..errors import FormatError
 from .allocation import G_MIN, step_indices
-from .bands import N_BANDS
+from .bands import LEVEL_MAX, N_BANDS
 from .coefficients import bucket_bits, from_buckets, to_buckets
 from .contexts import (
-    ENV_ALPHABET,
     ENV_R,
     coef_context,
-    env_context,
+    cur_neighbours,
     env_from_residuals,
     env_residuals,
+    env_rows,
     prev_class,
+    prev_neighbours,
 )
 from .envelope import (
     CUTOFF_UNIT,
@@ -50,6 +51,7 @@ from .mdct import SHORT, SHORT_BLOCKS
 from .tables import TableSet, row_bits
 
 CODER = "mdct-tables-v1"
+_PARITY = np.arange(1024) % 2
 N_CUTOFFS = 65  # cutoff / CUTOFF_UNIT in 0..64 (0 is refused by the decoder)
 _M = constriction.stream.model
 
@@ -92,7 +94,7 @@ def derive(types: np.ndarray, env: np.ndarray, prof: np.ndarray, cutoff: int, p:
 
 
 def _rows(freq: np.ndarray) -> np.ndarray:
-    return freq.astype(np.float64)
+    return freq if freq.dtype == np.float64 else freq.astype(np.float64)
 
 
 class _Symbols:
@@ -101,8 +103,8 @@ class _Symbols:
     def __init__(self, ints: PacketInts, p: LayerParams, tables: TableSet) -> None:
         self.ints, self.p, self.tables = ints, p, tables
         n = ints.types.shape[0]
-        self.env_tab = tables.env(p.env_kind, p.m).reshape(-1, ENV_ALPHABET)
-        self.coef_tab = tables.coef(p.coef_kind)
+        self.env_tab = tables.probs(f"env_{p.env_kind}_m{p.m}")
+        self.coef_tab = tables.probs(f"coef_{p.coef_kind}")
         self.channels = []
         self.nb = active_bands(ints.cutoff)
         for c in range(ints.env.shape[0]):
@@ -110,32 +112,40 @@ class _Symbols:
             r = env_residuals(env, p.m, None)
             if np.abs(r).max(initial=0) > ENV_R:
                 raise ValueError("envelope residual out of range")
-            intra = np.zeros((n, 1), dtype=np.int64)
+            intra = np.zeros(n, dtype=np.int64)
             intra[0] = 1
-            ctx = np.concatenate([np.full((n, 1), 5), np.clip(r[:, :-1], -2, 2) + 2], axis=1)
-            env_rows = (intra * N_BANDS + np.arange(N_BANDS)[None, :]) * 6 + ctx  # [n, bands]
+            env_rows_ = np.stack([env_rows(intra, b, r[:, b - 1] if b else None, ints.types,
+                                           p.m * env[:, b - 1] if b else None) for b in range(N_BANDS)], axis=1)
             dv = derive(ints.types, env, prof, ints.cutoff, p)
             bucket, nbits, extra = to_buckets(np.abs(q))
-            coef_rows = np.empty(q.shape, dtype=np.int64)
-            for t in range(n):
-                prev = prev_class(q_prev(bucket, t), dv.st[t - 1] if t else None, dv.st[t],
-                                  t > 0 and ints.types[t] == ints.types[t - 1])
-                coef_rows[t] = coef_context(int(ints.types[t]), dv.levels[t] - dv.st[t], prev)
-            self.channels.append((r, env_rows, prof, dv, bucket, nbits, extra, coef_rows))
+            lower = from_buckets(bucket)
+            prev = np.zeros(q.shape, dtype=np.int64)
+            prev_nbr = np.zeros(q.shape, dtype=np.int64)
+            if n > 1:  # all frames at once: the encoder knows every previous frame already
+                same = ints.types[1:] == ints.types[:-1]
+                pc = prev_class(lower[:-1], dv.st[:-1], dv.st[1:], True)
+                pc[~same] = 0
+                prev[1:] = pc
+                prev_nbr[1:] = prev_neighbours(lower[:-1], same)
+            parity = np.broadcast_to(np.arange(q.shape[1]) % 2, q.shape)
+            cur = np.where(parity == 1, cur_neighbours(lower), 0)
+            coef_rows = coef_context(ints.types[:, None], dv.levels - dv.st, prev, prev_nbr, cur, parity)
+            self.channels.append((r, env_rows_, prof, dv, bucket, nbits, extra, coef_rows))
 
     def bits(self) -> dict[str, float]:
         t = self.ints.types
-        out = {"types": float(row_bits(self.tables.types()[None].repeat(t.size, 0), t).sum()),
+        p, tables = self.p, self.tables
+        out = {"types": float(row_bits(tables.types()[None].repeat(t.size, 0), t).sum() + np.log2(N_CUTOFFS)),
                "envelope": 0.0, "coefficients": 0.0, "signs and extra bits": 0.0}
-        out["types"] += float(np.log2(N_CUTOFFS))
-        for ch, (r, env_rows, _prof, dv, bucket, nbits, _extra, coef_rows) in enumerate(self.channels):
+        env_cost = tables.cost(f"env_{p.env_kind}_m{p.m}")
+        coef_cost = tables.cost(f"coef_{p.coef_kind}")
+        for ch, (r, er, _prof, dv, bucket, nbits, _extra, coef_rows) in enumerate(self.channels):
             nb = self.nb
-            out["envelope"] += float(row_bits(self.env_tab[env_rows[:, :nb].reshape(-1)],
-                                              (r[:, :nb] + ENV_R).reshape(-1)).sum())
+            out["envelope"] += float(env_cost[er[:, :nb], r[:, :nb] + ENV_R].sum())
             out["envelope"] += 3.0 * SHORT_BLOCKS * int((t == SHORT).sum())
             m = dv.coded
-            out["coefficients"] += float(row_bits(self.coef_tab[coef_rows[m]], bucket[m]).sum())
-            out["signs and extra bits"] += float(nbits[m].sum() + (self.ints.q[ch][m] != 0).sum())
+            out["coefficients"] += float(coef_cost[coef_rows[m], bucket[m]].sum())
+            out["signs and extra bits"] += float(nbits[m].sum() + np.count_nonzero(self.ints.q[ch][m]))
         return out
 
 
@@ -151,16 +161,17 @@ def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet) -> bytes:
     types = ints.types.astype(np.int32)
     enc.encode(types, cat, _rows(np.repeat(tables.types()[None], types.size, 0)))
     enc.encode(np.array([ints.cutoff // CUTOFF_UNIT], np.int32), _M.Uniform(N_CUTOFFS))
-    for ch, (r, env_rows, prof, dv, bucket, nbits, extra, coef_rows) in enumerate(sy.channels):
+    for ch, (r, er, prof, dv, bucket, nbits, extra, coef_rows) in enumerate(sy.channels):
         for b in range(sy.nb):
-            enc.encode((r[:, b] + ENV_R).astype(np.int32), cat, _rows(sy.env_tab[env_rows[:, b]]))
+            enc.encode((r[:, b] + ENV_R).astype(np.int32), cat, _rows(sy.env_tab[er[:, b]]))
         short = ints.types == SHORT
         if short.any():
             enc.encode((-prof[short] // PROFILE_STEP).reshape(-1).astype(np.int32), _M.Uniform(PROFILE_LEVELS))
         for t in range(types.size):
-            m = dv.coded[t]
-            if m.any():
-                enc.encode(bucket[t][m].astype(np.int32), cat, _rows(sy.coef_tab[coef_rows[t][m]]))
+            for par in (0, 1):
+                m = dv.coded[t] & (_PARITY == par)
+                if m.any():
+                    enc.encode(bucket[t][m].astype(np.int32), cat, _rows(sy.coef_tab[coef_rows[t][m]]))
         m = dv.coded
         big = nbits[m] > 0
         if big.any():
@@ -178,8 +189,8 @@ def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerPa
         raise FormatError("transform payload is not a whole number of 32-bit words")
     dec = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
     cat = _M.Categorical(perfect=False)
-    env_tab = tables.env(p.env_kind, p.m).reshape(-1, ENV_ALPHABET)
-    coef_tab = tables.coef(p.coef_kind)
+    env_tab = tables.probs(f"env_{p.env_kind}_m{p.m}")
+    coef_tab = tables.probs(f"coef_{p.coef_kind}")
     types = np.asarray(dec.decode(cat, _rows(np.repeat(tables.types()[None], n, 0))), dtype=np.int64)
     cutoff = CUTOFF_UNIT * int(dec.decode(_M.Uniform(N_CUTOFFS)))
     if not 0 < cutoff <= n_bins:
@@ -193,11 +204,13 @@ def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerPa
     short = types == SHORT
     for ch in range(channels):
         r = np.zeros((n, N_BANDS), np.int64)
+        env = np.zeros((n, N_BANDS), np.int64)
         for b in range(nb):
-            ctx = env_context(r[:, b - 1] if b else None, n)
-            rows = (intra * N_BANDS + b) * 6 + ctx
+            rows = env_rows(intra, b, r[:, b - 1] if b else None, types, p.m * env[:, b - 1] if b else None)
             r[:, b] = np.asarray(dec.decode(cat, _rows(env_tab[rows])), dtype=np.int64) - ENV_R
-        env = env_from_residuals(r, p.m)
+            env[:, : b + 1] = env_from_residuals(r[:, : b + 1], p.m)
+            if (env[:, b] < silent_index(p.m)).any() or (env[:, b] * p.m > LEVEL_MAX + p.m).any():
+                raise FormatError(f"transform payload has an impossible envelope value in band {b}")
         env[:, nb:] = silent_index(p.m)
         prof = prof_all[ch]
         if short.any():
@@ -205,13 +218,22 @@ def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerPa
             prof[short] = -PROFILE_STEP * vals.reshape(-1, SHORT_BLOCKS).astype(np.int64)
         dv = derive(types, env, prof, cutoff, p)
         bucket = np.zeros((n, n_bins), np.int64)
+        lower = np.zeros((n, n_bins), np.int64)
         for t in range(n):
-            m = dv.coded[t]
-            if m.any():
-                prev = prev_class(q_prev(bucket, t), dv.st[t - 1] if t else None, dv.st[t],
-                                  t > 0 and types[t] == types[t - 1])
-                rows = coef_context(int(types[t]), dv.levels[t][m] - dv.st[t][m], prev[m])
-                bucket[t][m] = np.asarray(dec.decode(cat, _rows(coef_tab[rows])), dtype=np.int64)
+            if not dv.coded[t].any():
+                continue
+            same = t > 0 and types[t] == types[t - 1]
+            lp = lower[t - 1] if t else None
+            prev = prev_class(lp, dv.st[t - 1] if t else None, dv.st[t], same)
+            pn = prev_neighbours(lp, same)
+            g = dv.levels[t] - dv.st[t]
+            for par in (0, 1):
+                m = dv.coded[t] & (_PARITY == par)
+                if m.any():
+                    cur = cur_neighbours(lower[t])[m] if par else 0
+                    rows = coef_context(int(types[t]), g[m], prev[m], 0 if pn is None else pn[m], cur, par)
+                    bucket[t][m] = np.asarray(dec.decode(cat, _rows(coef_tab[rows])), dtype=np.int64)
+                    lower[t][m] = from_buckets(bucket[t][m])
         m = dv.coded
         bk = bucket[m]
         n_extra = bucket_bits(bk)
@@ -228,11 +250,3 @@ def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerPa
         q[m] = mag
         env_all[ch] = env
     return PacketInts(types, env_all, prof_all, q_all, cutoff)
-
-
-def q_prev(bucket: np.ndarray, t: int) -> np.ndarray | None:
-    """The previous frame's magnitudes as far as the context needs them (buckets 0..7 are exact;
-    larger ones only need their octave, which the bucket's lower edge gives)."""
-    if t == 0:
-        return None
-    return from_buckets(bucket[t - 1], np.zeros_like(bucket[t - 1]))

@@ -24,12 +24,12 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from .allocation import G_MIN
-from .bands import N_BANDS
 from .coefficients import N_BUCKETS, ROUND, bucket_edges
-from .contexts import ENV_ALPHABET, ENV_CTX, ENV_R, N_G, N_PREV
+from .contexts import COEF_ROWS, ENV_ALPHABET, ENV_R, ENV_ROWS, N_G
 
 ENV_STEPS = (2, 3, 4, 6, 8)  # envelope steps m a file may use (1.5 to 6 dB)
 KINDS = ("learned", "laplace")
+FLOAT_PREFIX = "fill_"  # float32 arrays: the learned fill's weights (output shaping, not coding)
 TOTAL = 1 << 20  # each row sums to about this; every symbol gets at least 1
 PRIOR_WEIGHT = 32.0  # pseudo-counts of the analytic row in a learned row
 
@@ -67,31 +67,56 @@ class TableSet:
     sha256: str = ""
 
     def env(self, kind: str, m: int) -> np.ndarray:
-        """``[2 (intra, inter), bands, ENV_CTX, ENV_ALPHABET]`` frequencies."""
+        """``[ENV_ROWS, ENV_ALPHABET]`` frequencies (rows: ``contexts.env_rows``)."""
         return self.arrays[f"env_{kind}_m{m}"]
 
     def coef(self, kind: str) -> np.ndarray:
-        """``[2 * N_G * N_PREV, N_BUCKETS]`` frequencies."""
+        """``[COEF_ROWS, N_BUCKETS]`` frequencies (rows: ``contexts.coef_context``)."""
         return self.arrays[f"coef_{kind}"]
 
     def types(self) -> np.ndarray:
         return self.arrays["types"]
 
+    def probs(self, name: str) -> np.ndarray:
+        """Table ``name`` as float64 rows (what the range coder is given), cached."""
+        key = "p:" + name
+        if key not in self._cost:
+            f = self.arrays[name]
+            self._cost[key] = f.reshape(-1, f.shape[-1]).astype(np.float64)
+        return self._cost[key]
+
+    def cost(self, name: str) -> np.ndarray:
+        """Ideal code length in bits of every symbol of table ``name`` (rows flattened), cached."""
+        if name not in self._cost:
+            f = self.arrays[name].astype(np.float64)
+            f = f.reshape(-1, f.shape[-1])
+            self._cost[name] = np.log2(f.sum(axis=1, keepdims=True)) - np.log2(f)
+        return self._cost[name]
+
+    def __post_init__(self) -> None:
+        self._cost: dict[str, np.ndarray] = {}
+
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: v.astype(np.int32) for k, v in sorted(self.arrays.items())})
+        out = {k: v.astype(np.float32 if k.startswith(FLOAT_PREFIX) else np.int32) for k, v in self.arrays.items()}
+        np.savez_compressed(buf, **dict(sorted(out.items())))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, blob: bytes, sha256: str = "") -> TableSet:
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                arrays = {k: z[k].astype(np.int64) for k in z.files}
+                arrays = {k: z[k].astype(np.float32 if k.startswith(FLOAT_PREFIX) else np.int64) for k in z.files}
         except Exception as exc:  # a damaged or foreign file
             raise ModelNotFoundError(f"entropy tables are unreadable ({exc})") from None
         ts = cls(arrays, sha256)
         ts.check()
         return ts
+
+    def fill_weights(self) -> dict[str, np.ndarray] | None:
+        """The learned fill's weights, or None when the file has none."""
+        w = {k: v for k, v in self.arrays.items() if k.startswith(FLOAT_PREFIX)}
+        return w or None
 
     def check(self) -> None:
         need = ["types", *(f"coef_{k}" for k in KINDS), *(f"env_{k}_m{m}" for k in KINDS for m in ENV_STEPS)]
@@ -100,8 +125,12 @@ class TableSet:
                 raise ModelNotFoundError(f"entropy tables lack '{name}'")
             if (self.arrays[name] <= 0).any():
                 raise ModelNotFoundError(f"entropy table '{name}' has a non-positive frequency")
-        if self.coef("learned").shape != (2 * N_G * N_PREV, N_BUCKETS):
+        if self.coef("learned").shape != (COEF_ROWS, N_BUCKETS) or self.coef("laplace").shape != (COEF_ROWS, N_BUCKETS):
             raise ModelNotFoundError("coefficient tables have the wrong shape")
+        for m in ENV_STEPS:
+            for kind in KINDS:
+                if self.env(kind, m).shape != (ENV_ROWS, ENV_ALPHABET):
+                    raise ModelNotFoundError("envelope tables have the wrong shape")
 
     def save(self, folder: Path, name: str = "mdct") -> tuple[Path, str]:
         blob = self.to_bytes()
@@ -114,14 +143,15 @@ class TableSet:
 def analytic_tables(env_scales: dict[tuple[int, int], float] | None = None) -> TableSet:
     """The analytic model (and the starting point of the learned one)."""
     arrays: dict[str, np.ndarray] = {"types": _freqs(np.array([15.0, 1.0]))}
-    coef = np.broadcast_to(laplace_coef_rows()[None, :, None, :], (2, N_G, N_PREV, N_BUCKETS))
+    per_g = COEF_ROWS // (2 * N_G)  # rows share the Laplace row of their g class
+    coef = np.broadcast_to(laplace_coef_rows()[None, :, None, :], (2, N_G, per_g, N_BUCKETS))
     arrays["coef_laplace"] = arrays["coef_learned"] = _freqs(coef.reshape(-1, N_BUCKETS))
     for m in ENV_STEPS:
-        rows = np.empty((2, N_BANDS, ENV_CTX, ENV_ALPHABET))
+        rows = np.empty((2, ENV_ROWS // 2, ENV_ALPHABET))
         for intra in (0, 1):
             scale = (env_scales or {}).get((intra, m), (6.0 if intra else 1.5) * 4 / m)
             rows[intra] = laplace_env_row(scale)
-        arrays[f"env_laplace_m{m}"] = arrays[f"env_learned_m{m}"] = _freqs(rows)
+        arrays[f"env_laplace_m{m}"] = arrays[f"env_learned_m{m}"] = _freqs(rows.reshape(ENV_ROWS, ENV_ALPHABET))
     return TableSet(arrays)
 
 
