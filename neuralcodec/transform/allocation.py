@@ -16,12 +16,18 @@ from .bands import BAND_OF_BIN, TILT
 
 G_MIN = -16  # below: the band is not coded (its rms is under 1/4 step); all zeros, noise fill only
 G_MAX = 79   # contexts above are pooled
+_TILT_BIN = TILT[BAND_OF_BIN].astype(np.int32)
 
 
 def step_indices(levels: np.ndarray, d: int, alpha16: int) -> np.ndarray:
     """``[F, N]`` integer step index per coefficient."""
-    return d + TILT[BAND_OF_BIN][None, :] + (alpha16 * levels) // 16
+    return d + _TILT_BIN[None, :] + (alpha16 * levels) // 16
+
+
+_STEP_OFFSET = 1024
+_STEPS = np.power(2.0, (np.arange(2 * _STEP_OFFSET) - _STEP_OFFSET) / 8.0)  # 2 ** (S / 8), looked up
 
 
 def steps(step_idx: np.ndarray) -> np.ndarray:
-    return np.power(2.0, step_idx / 8.0)
+    """Step sizes ``2 ** (S / 8)`` (a table lookup; S is clipped to +-1024, far beyond any file)."""
+    return _STEPS[np.clip(step_idx + _STEP_OFFSET, 0, 2 * _STEP_OFFSET - 1)]

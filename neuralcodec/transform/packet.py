@@ -20,6 +20,7 @@ Everything the decoder needs to choose a row is an integer it has already decode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import constriction
 import numpy as np
@@ -30,6 +31,8 @@ from .bands import LEVEL_MAX, N_BANDS
 from .coefficients import bucket_bits, from_buckets, to_buckets
 from .contexts import (
     ENV_R,
+    N_CUR_NBR,
+    N_PREV_NBR,
     coef_context,
     cur_neighbours,
     env_from_residuals,
@@ -86,8 +89,8 @@ class Derived:
 
 def derive(types: np.ndarray, env: np.ndarray, prof: np.ndarray, cutoff: int, p: LayerParams) -> Derived:
     """The shared rule: levels, steps and the coded mask from one channel's envelope."""
-    levels = coefficient_levels(env, prof, types, p.m)
-    st = step_indices(levels, p.d, p.alpha16)
+    levels = coefficient_levels(env, prof, types, p.m).astype(np.int32)  # int32: the hot per-bin arithmetic
+    st = step_indices(levels, p.d, p.alpha16).astype(np.int32)
     silent = silent_mask(env, p.m, cutoff)
     coded = ((levels - st) >= G_MIN) & ~silent
     return Derived(levels, st, coded, silent)
@@ -118,18 +121,23 @@ class _Symbols:
                                            p.m * env[:, b - 1] if b else None) for b in range(N_BANDS)], axis=1)
             dv = derive(ints.types, env, prof, ints.cutoff, p)
             bucket, nbits, extra = to_buckets(np.abs(q))
+            # contexts of the coded bins only (all frames at once: the encoder knows every previous
+            # frame already); the same rules the decoder applies frame by frame
+            t_idx, k_idx = np.nonzero(dv.coded)
             lower = from_buckets(bucket)
-            prev = np.zeros(q.shape, dtype=np.int64)
-            prev_nbr = np.zeros(q.shape, dtype=np.int64)
-            if n > 1:  # all frames at once: the encoder knows every previous frame already
-                same = ints.types[1:] == ints.types[:-1]
-                pc = prev_class(lower[:-1], dv.st[:-1], dv.st[1:], True)
-                pc[~same] = 0
-                prev[1:] = pc
-                prev_nbr[1:] = prev_neighbours(lower[:-1], same)
-            parity = np.broadcast_to(np.arange(q.shape[1]) % 2, q.shape)
-            cur = np.where(parity == 1, cur_neighbours(lower), 0)
-            coef_rows = coef_context(ints.types[:, None], dv.levels - dv.st, prev, prev_nbr, cur, parity)
+            lp = np.pad(lower, ((1, 0), (1, 1)))  # row 0: "no previous frame"; columns: edge padding
+            lp[:, 0], lp[:, -1] = lp[:, 2], lp[:, -3]
+            st_prev = np.pad(dv.st, ((1, 0), (0, 0)))[t_idx, k_idx]
+            same = np.concatenate([[False], ints.types[1:] == ints.types[:-1]])[t_idx]
+            prev = np.where(same, prev_class(lp[t_idx, k_idx + 1], st_prev, dv.st[t_idx, k_idx], True), 0)
+            pnb = np.minimum(np.maximum(lp[t_idx, k_idx], lp[t_idx, k_idx + 2]), N_PREV_NBR - 1)
+            prev_nbr = np.where(same, pnb, 0)
+            lc = np.pad(lower, ((0, 0), (1, 1)))
+            parity = k_idx % 2
+            cur = np.where(parity == 1, np.minimum(lc[t_idx, k_idx] + lc[t_idx, k_idx + 2], N_CUR_NBR - 1), 0)
+            g = dv.levels[t_idx, k_idx] - dv.st[t_idx, k_idx]
+            coef_rows = np.zeros(q.shape, dtype=np.int64)
+            coef_rows[t_idx, k_idx] = coef_context(ints.types[t_idx], g, prev, prev_nbr, cur, parity)
             self.channels.append((r, env_rows_, prof, dv, bucket, nbits, extra, coef_rows))
 
     def bits(self) -> dict[str, float]:
@@ -154,7 +162,14 @@ def estimate_bits(ints: PacketInts, p: LayerParams, tables: TableSet) -> dict[st
     return _Symbols(ints, p, tables).bits()
 
 
-def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet) -> bytes:
+@overload
+def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet) -> bytes: ...
+@overload
+def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet, with_bits: Literal[True]
+                  ) -> tuple[bytes, dict[str, float]]: ...
+def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet, with_bits: bool = False
+                  ) -> bytes | tuple[bytes, dict[str, float]]:
+    """The packet's payload (and, with ``with_bits``, its ideal bits per part from the same symbols)."""
     sy = _Symbols(ints, p, tables)
     enc = constriction.stream.queue.RangeEncoder()
     cat = _M.Categorical(perfect=False)
@@ -179,7 +194,8 @@ def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet) -> bytes:
         nz = ints.q[ch][m] != 0
         if nz.any():
             enc.encode((ints.q[ch][m][nz] < 0).astype(np.int32), _M.Uniform(2))
-    return enc.get_compressed().astype("<u4").tobytes()
+    data = enc.get_compressed().astype("<u4").tobytes()
+    return (data, sy.bits()) if with_bits else data
 
 
 def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerParams,
