@@ -154,9 +154,55 @@ def build_markdown(data: dict, speed: list[dict], coder: list[dict], rungs: list
         for br, s in c["summary"].items():
             L.append(f"| {br} | {100 * s['median_saved']:.1f}% ({s['clips']} clips) |")
         L += [""]
+    L += transform_sections(REPO / "benchmarks" / "results")
     L += ["## Plots", "", "![log-spectral RMSE](results/lsd_vs_kbps.png) ![SI-SDR](results/sisdr_vs_kbps.png)",
           "![speed](results/speed.png)", ""]
     return "\n".join(L) + "\n"
+
+
+def transform_sections(folder: Path) -> list[str]:
+    """The transform family's ablations (learned vs analytic parts) and the base-layer bound."""
+    L: list[str] = []
+    abl = folder / "transform_ablation.md"
+    if abl.exists():
+        body = abl.read_text().split("\n", 1)[1]  # drop its title
+        L += [f"## {abl.read_text().splitlines()[0].lstrip('# ')}", "",
+              "Made by `benchmarks/transform_ablation.py data/val_clips` (raw rows in "
+              "`results/transform_ablation.json`).", "", *body.replace("## ", "### ").splitlines(), ""]
+    fit = folder / "tables_fit.json"
+    if fit.exists():
+        r = json.loads(fit.read_text())
+        L += ["### Learned tables on music of a package they never saw", "",
+              f"Bits of the same symbols (8 operating points, 6-64 kbit/s) under the analytic and the learned tables; "
+              f"the tables were counted on {r['train_excerpts']} excerpts of 5 packages, `{r['holdout_package']}` held out "
+              "(`python -m neuralcodec.transform.fit`).", "",
+              "| clips | envelope | coefficients |", "|---|---:|---:|"]
+        for name, label in (("heldout_package", f"{r['holdout_package']} ({r['heldout_package_clips']} x 10 s)"),
+                            ("validation_tracks", f"validation tracks of the other packages ({r['validation_clips']} x 10 s)")):
+            sv = r[name]["saving"]
+            L.append(f"| {label} | {100 * sv['envelope']:.1f}% | {100 * sv['coefficients']:.1f}% |")
+        L += ["", "Signs and extra bits are raw (no model) and identical under both.", ""]
+    fill = folder / "fill_fit.json"
+    if fill.exists():
+        r = json.loads(fill.read_text())
+        L += ["### Learned fill vs noise fill (training excerpts, calibration of its one offset)", "",
+              f"Noise fill: LSD {r['noise_fill'][0]:.2f} dB, SI-SDR {r['noise_fill'][1]:.2f} dB. Learned fill by offset "
+              "(log2): " + ", ".join(f"{k}: {v[0]:.2f} / {v[1]:.2f}" for k, v in r["learned_by_offset_log2"].items())
+              + f". Verdict: {r['verdict']}.", ""]
+    base = folder / "base_layer_bound.json"
+    if base.exists():
+        r = json.loads(base.read_text())
+        L += [f"## Autoencoder as a base layer: an upper bound ({r['clips']} clips, medians)", "",
+              f"The transform layer codes, at each rate, either the music (`alone`) or the music minus the autoencoder's "
+              f"decoded output at {r['base_rate']} (added back after decoding), with the base layer's own bits *not* "
+              "charged (`benchmarks/base_layer_bound.py`). Cells: ViSQOL / LSD dB / SI-SDR dB.", "",
+              "| rate | " + " | ".join(next(iter(r["summary"].values())).keys()) + " |",
+              "|---|" + "---:|" * len(next(iter(r["summary"].values())))]
+        for rate, s in r["summary"].items():
+            L.append(f"| {rate} | " + " | ".join(f"{v['visqol']:.2f} / {v['lsd_db']:.2f} / {v['si_sdr_db']:.2f}"
+                                                 for v in s.values()) + " |")
+        L += [""]
+    return L
 
 
 def update_manifest(manifest: Path, data: dict, rungs: list[float]) -> None:

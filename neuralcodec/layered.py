@@ -84,6 +84,12 @@ def env_step_for(kbps_per_channel: float) -> int:
     return 2
 
 
+def env_step_for_d(d: int) -> int:
+    """Envelope step for a fixed step offset (constant quality), as rate control would pick it for
+    the bitrate that D gives (8 kbit/s stereo lands near D = 10, 16 near 0, 64 near -14)."""
+    return 4 if d >= 10 else 3 if d >= -8 else 2
+
+
 class TransformEncoder:
     """Model-rate coding-channel blocks in, packets out (``finish``)."""
 
@@ -102,13 +108,16 @@ class TransformEncoder:
         self.an.push(block)
 
     def finish(self, target_bits: float | None, fixed_d: int | None, fixed_bits: Callable[[int], float],
-               kbps: float) -> tuple[dict, list[bytes], dict[str, float]]:
+               kbps: float, fixed_m: int | None = None) -> tuple[dict, list[bytes], dict[str, float]]:
         """Rate control (or a fixed D), then code. Returns the header's ``layer`` field, the payloads
         and the estimated bits per part. ``fixed_bits(n_packets)``: header + framing + index bits."""
         types, coefs = self.an.finish()
         self.types, self.coefs = types, coefs
         n_pk = -(-types.size // CHUNK_FRAMES)
-        m = env_step_for(kbps / self.channels) if fixed_d is None else 3
+        if fixed_m is not None:  # ablations: the same integers as another file
+            m = fixed_m
+        else:
+            m = env_step_for(kbps / self.channels) if fixed_d is None else env_step_for_d(fixed_d)
         base = LayerParams(m, 0, ALPHA16, *self.kinds)
 
         def params(d: int) -> LayerParams:
@@ -280,10 +289,10 @@ def kinds_for(coder: str) -> tuple[str, str]:
 
 
 def quality_d(quality: float) -> int:
-    """Constant quality 0 (smallest) .. 10 (best) -> the global step offset D."""
+    """Constant quality 0 (smallest, ~6 kbit/s stereo) .. 10 (best, ~120 kbit/s) -> the step offset D."""
     if not 0.0 <= quality <= 10.0:
         raise MuzipError(f"quality {quality:g} is outside 0-10")
-    return int(round(48 - 8 * quality))
+    return int(round(20 - 4.5 * quality))
 
 
 def finish_file(enc: TransformEncoder, common: dict, target_bits: float | None, fixed_d: int | None,
@@ -308,6 +317,22 @@ def finish_file(enc: TransformEncoder, common: dict, target_bits: float | None, 
     fields["layer"] = layer
     fields["frames"] = int(enc.types.size)
     return fields, payloads, int(layer["d"]), parts
+
+
+def finish_file_fixed(enc: TransformEncoder, common: dict, d: int, m: int) -> tuple[dict, list[bytes], dict[str, float]]:
+    """:func:`finish_file` at a given step offset and envelope step (ablations: same integers)."""
+    from . import container
+
+    fields = dict(common, model_sample_rate=SAMPLE_RATE, model_samples=enc.received, hop=HOP, frames=0,
+                  chunk_frames=CHUNK_FRAMES, context_frames=1, coding="mono" if enc.channels == 1 else "ms",
+                  coder=LEARNED_CODER)
+
+    def fixed_bits(n_packets: int) -> float:
+        return 8.0 * (container.PACKET_OVERHEAD + 24) * n_packets
+
+    layer, payloads, parts = enc.finish(None, d, fixed_bits, 0.0, fixed_m=m)
+    fields["layer"], fields["frames"] = layer, int(enc.types.size)
+    return fields, payloads, parts
 
 
 def payload_parts(dec: TransformDecoder, payload_bytes: int) -> dict[str, float]:
