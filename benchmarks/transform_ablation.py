@@ -62,7 +62,8 @@ def same_integers(x: np.ndarray, sr: int, header: container.Header, kind: str) -
     enc.push(to_mid_side(rs(x)))
     enc.push(to_mid_side(rs(np.zeros((x.shape[0], 0), np.float32), last=True)))
     common = {k: header[k] for k in ("model", "sample_rate", "channels", "samples")}
-    fields, payloads, _ = layered.finish_file_fixed(enc, common, header["layer"]["d"], header["layer"]["m"])
+    lay = header["layer"]
+    fields, payloads, _ = layered.finish_file_fixed(enc, common, lay["d"], lay["m"], lay["h"])
     buf = io.BytesIO()
     container.write_file(buf, container.Header(fields, major=layered.MAJOR, minor=0), payloads)
     return buf.getvalue()

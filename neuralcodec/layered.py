@@ -46,6 +46,7 @@ CHUNK_FRAMES = 256  # ~6 s per packet
 ALPHA16 = 11  # step ~ rms ** (11/16)
 MAX_ESTIMATE_PACKETS = 24
 ESTIMATE_FRAMES = 64
+COEF_SCALE = 1024.0  # coefficients are kept as float16 * COEF_SCALE until coded
 DEFAULT_FILL = "noise"  # "noise", "learned" (only if the tables carry fill weights) or "none"; MUZIP_FILL overrides
 
 _TABLES: dict[str, TableSet] = {}
@@ -97,7 +98,9 @@ class TransformEncoder:
         self.channels = channels
         self.tables = tables
         self.kinds = (env_kind, coef_kind)
-        self.an = Analyzer(channels)
+        # an hour of stereo is 318 M coefficients: kept as float16 (x 2**10, clear of subnormals;
+        # relative precision 2**-11 = -66 dB, far below the quantization noise at 64 kbit/s)
+        self.an = Analyzer(channels, np.float16, COEF_SCALE)
         self._shapes: dict[tuple[int, int, int], PacketInts] = {}
 
     @property
@@ -108,7 +111,8 @@ class TransformEncoder:
         self.an.push(block)
 
     def finish(self, target_bits: float | None, fixed_d: int | None, fixed_bits: Callable[[int], float],
-               kbps: float, fixed_m: int | None = None) -> tuple[dict, list[bytes], dict[str, float]]:
+               kbps: float, fixed_m: int | None = None, fixed_half: int = 0
+               ) -> tuple[dict, list[bytes], dict[str, float]]:
         """Rate control (or a fixed D), then code. Returns the header's ``layer`` field, the payloads
         and the estimated bits per part. ``fixed_bits(n_packets)``: header + framing + index bits."""
         types, coefs = self.an.finish()
@@ -120,11 +124,12 @@ class TransformEncoder:
             m = env_step_for(kbps / self.channels) if fixed_d is None else env_step_for_d(fixed_d)
         base = LayerParams(m, 0, ALPHA16, *self.kinds)
 
-        def params(d: int) -> LayerParams:
-            return LayerParams(base.m, d, base.alpha16, base.env_kind, base.coef_kind)
+        def params(e: int) -> LayerParams:
+            """Rate control's knob e = 2 D + h: D (1/8 octave) and the half-step bit h."""
+            return LayerParams(base.m, e // 2, base.alpha16, base.env_kind, base.coef_kind, e % 2)
 
         if fixed_d is not None:
-            d = fixed_d
+            d = 2 * fixed_d + fixed_half
         else:
             budget = max(target_bits - fixed_bits(n_pk), 1.0)
             # the search estimates on ESTIMATE_FRAMES contiguous frames of up to 24 spread packets;
@@ -138,13 +143,13 @@ class TransformEncoder:
                 if dd not in cache:
                     bits = 0.0
                     for p, s in zip(picks, sample, strict=True):
-                        ints = quantize_coefficients(s, self.coefs[:, p * CHUNK_FRAMES : p * CHUNK_FRAMES + s.types.size],
-                                                     params(dd))
+                        a = p * CHUNK_FRAMES
+                        ints = quantize_coefficients(s, self._coefs(a, a + s.types.size), params(dd))
                         bits += sum(estimate_bits(ints, params(dd), self.tables).values())
                     cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
                 return cache[dd]
 
-            d = _search(budget, est, D_MIN, D_MAX)
+            d = _search(budget, est, 2 * D_MIN, 2 * D_MAX, stride=32)
             # the sample's estimate can miss by a few percent: refine on the whole file's ideal code
             # lengths (no range coding; they land within ~0.1% of the coded size)
             full: dict[int, float] = {}
@@ -155,14 +160,15 @@ class TransformEncoder:
                                    for k in range(n_pk)) + 32.0 * n_pk
                 return full[dd]
 
-            if D_MIN < d < D_MAX and abs(est_full(d) - budget) > 0.01 * budget:
+            lo_e, hi_e = 2 * D_MIN, 2 * D_MAX
+            if lo_e < d < hi_e and abs(est_full(d) - budget) > 0.01 * budget:
                 # one secant jump in log-bits, with the slope the sample shows around d
-                slope = (np.log2(est(min(d + 4, D_MAX))) - np.log2(est(max(d - 4, D_MIN)))) / 8.0
+                slope = (np.log2(est(min(d + 8, hi_e))) - np.log2(est(max(d - 8, lo_e)))) / 16.0
                 if slope < 0:
                     jump = int(round((np.log2(budget) - np.log2(est_full(d))) / slope))
-                    d = int(np.clip(d + jump, D_MIN, D_MAX))
-            for _ in range(6):  # then single steps to the nearest
-                if abs(est_full(d) - budget) <= 0.01 * budget or not D_MIN < d < D_MAX:
+                    d = int(np.clip(d + jump, lo_e, hi_e))
+            for _ in range(8):  # then single steps to the nearest
+                if abs(est_full(d) - budget) <= 0.01 * budget or not lo_e < d < hi_e:
                     break
                 nd = d + (1 if est_full(d) > budget else -1)
                 if abs(est_full(nd) - budget) >= abs(est_full(d) - budget):
@@ -175,7 +181,8 @@ class TransformEncoder:
             payloads.append(payload)
             for name, v in bits.items():
                 parts[name] = parts.get(name, 0.0) + v
-        layer = {"m": p.m, "d": p.d, "alpha16": p.alpha16, "envelope": p.env_kind, "coefficients": p.coef_kind}
+        layer = {"m": p.m, "d": p.d, "h": p.half, "alpha16": p.alpha16, "envelope": p.env_kind,
+                 "coefficients": p.coef_kind}
         return layer, payloads, parts
 
     def _ints(self, pk: int, p: LayerParams, frames: int = CHUNK_FRAMES) -> PacketInts:
@@ -183,9 +190,13 @@ class TransformEncoder:
         a = pk * CHUNK_FRAMES
         b = min(self.types.size, (pk + 1) * CHUNK_FRAMES, a + frames)
         key = (pk, p.m, b)
+        coefs = self._coefs(a, b)
         if key not in self._shapes:  # the envelope does not depend on D: analyse once per packet
-            self._shapes[key] = packet_envelope(self.types[a:b], self.coefs[:, a:b], p.m)
-        return quantize_coefficients(self._shapes[key], self.coefs[:, a:b], p)
+            self._shapes[key] = packet_envelope(self.types[a:b], coefs, p.m)
+        return quantize_coefficients(self._shapes[key], coefs, p)
+
+    def _coefs(self, a: int, b: int) -> np.ndarray:
+        return self.coefs[:, a:b].astype(np.float32) * np.float32(1.0 / COEF_SCALE)
 
 
 def _search(target: float, est: Callable[[int], float], lo: int, hi: int, start: int = 0, stride: int = 16) -> int:
@@ -215,7 +226,7 @@ def _search(target: float, est: Callable[[int], float], lo: int, hi: int, start:
 
 def params_of(fields: dict) -> LayerParams:
     lay = fields["layer"]
-    return LayerParams(lay["m"], lay["d"], lay["alpha16"], lay["envelope"], lay["coefficients"])
+    return LayerParams(lay["m"], lay["d"], lay["alpha16"], lay["envelope"], lay["coefficients"], lay["h"])
 
 
 class TransformDecoder:
@@ -319,8 +330,9 @@ def finish_file(enc: TransformEncoder, common: dict, target_bits: float | None, 
     return fields, payloads, int(layer["d"]), parts
 
 
-def finish_file_fixed(enc: TransformEncoder, common: dict, d: int, m: int) -> tuple[dict, list[bytes], dict[str, float]]:
-    """:func:`finish_file` at a given step offset and envelope step (ablations: same integers)."""
+def finish_file_fixed(enc: TransformEncoder, common: dict, d: int, m: int, h: int = 0
+                      ) -> tuple[dict, list[bytes], dict[str, float]]:
+    """:func:`finish_file` at a given step offset, half-step bit and envelope step (ablations)."""
     from . import container
 
     fields = dict(common, model_sample_rate=SAMPLE_RATE, model_samples=enc.received, hop=HOP, frames=0,
@@ -330,7 +342,7 @@ def finish_file_fixed(enc: TransformEncoder, common: dict, d: int, m: int) -> tu
     def fixed_bits(n_packets: int) -> float:
         return 8.0 * (container.PACKET_OVERHEAD + 24) * n_packets
 
-    layer, payloads, parts = enc.finish(None, d, fixed_bits, 0.0, fixed_m=m)
+    layer, payloads, parts = enc.finish(None, d, fixed_bits, 0.0, fixed_m=m, fixed_half=h)
     fields["layer"], fields["frames"] = layer, int(enc.types.size)
     return fields, payloads, parts
 

@@ -28,6 +28,11 @@ _STEP_OFFSET = 1024
 _STEPS = np.power(2.0, (np.arange(2 * _STEP_OFFSET) - _STEP_OFFSET) / 8.0)  # 2 ** (S / 8), looked up
 
 
-def steps(step_idx: np.ndarray) -> np.ndarray:
-    """Step sizes ``2 ** (S / 8)`` (a table lookup; S is clipped to +-1024, far beyond any file)."""
-    return _STEPS[np.clip(step_idx + _STEP_OFFSET, 0, 2 * _STEP_OFFSET - 1)]
+HALF_STEP = 2.0 ** (1.0 / 16.0)
+
+
+def steps(step_idx: np.ndarray, half: int = 0) -> np.ndarray:
+    """Step sizes ``2 ** (S / 8)``, times ``2 ** (1/16)`` with the file's half-step bit (a table
+    lookup; S is clipped to +-1024, far beyond any file)."""
+    out = _STEPS[np.clip(step_idx + _STEP_OFFSET, 0, 2 * _STEP_OFFSET - 1)]
+    return out * HALF_STEP if half else out

@@ -59,8 +59,10 @@ def _transients(hp: np.ndarray, first: int, count: int, offset: int) -> np.ndarr
 class Analyzer:
     """Streaming MDCT analysis of ``[ch, n]`` model-rate blocks; memory: the coefficients only."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, dtype: type = np.float32, scale: float = 1.0) -> None:
+        """``dtype``/``scale``: how the kept coefficients are stored (``x * scale`` as ``dtype``)."""
         self.channels = channels
+        self.dtype, self.scale = dtype, scale
         self.win = M.Windows(HOP)
         self.buf = np.zeros((channels, 0))
         self.buf_start = 0  # absolute index of buf[:, 0]
@@ -82,7 +84,8 @@ class Analyzer:
         pad = (total + 1) * HOP - (self.buf_start + self.buf.shape[1])
         self.buf = np.concatenate([self.buf, np.zeros((self.channels, max(pad, 0)))], axis=1)
         self._advance(total, final=True)
-        coefs = np.concatenate(self.coefs, axis=1) if self.coefs else np.zeros((self.channels, 0, HOP), np.float32)
+        coefs = np.concatenate(self.coefs, axis=1) if self.coefs else np.zeros((self.channels, 0, HOP), self.dtype)
+        self.coefs = []
         return np.array(self.types, dtype=np.int64), coefs
 
     def _decide(self, upto: int) -> None:
@@ -108,13 +111,13 @@ class Analyzer:
         need = idx.max() + 2 * HOP
         if need > self.buf.shape[1]:
             self.buf = np.concatenate([self.buf, np.zeros((self.channels, need - self.buf.shape[1]))], axis=1)
-        out = np.empty((self.channels, last - first, HOP), dtype=np.float32)
+        out = np.empty((self.channels, last - first, HOP), dtype=self.dtype)
         for c in range(self.channels):
             x = self.buf[c]
             pad = max(0, -int(idx.min()))
             xp = np.concatenate([np.zeros(pad), x])
             blocks = np.stack([xp[i + pad : i + pad + 2 * HOP] for i in idx])
-            out[c] = M.analyze_frames(blocks, types, left, right, self.win)
+            out[c] = M.analyze_frames(blocks, types, left, right, self.win) * self.scale
         self.coefs.append(out)
         self.prev_type = int(types[-1])
         self.done = last
@@ -141,7 +144,7 @@ def quantize_coefficients(shape: PacketInts, coefs: np.ndarray, p: LayerParams) 
     q = np.zeros(coefs.shape, np.int64)
     for c in range(coefs.shape[0]):
         dv = derive(shape.types, shape.env[c], shape.prof[c], shape.cutoff, p)
-        q[c] = np.where(dv.coded, quantize(coefs[c], steps(dv.st)), 0)
+        q[c] = np.where(dv.coded, quantize(coefs[c], steps(dv.st, p.half)), 0)
     return PacketInts(shape.types, shape.env, shape.prof, q, shape.cutoff)
 
 
@@ -160,7 +163,7 @@ def reconstruct(ints: PacketInts, p: LayerParams, first_frame: int, fill: str = 
     out = np.empty(ints.q.shape, np.float64)
     for c in range(ints.q.shape[0]):
         dv = derive(ints.types, ints.env[c], ints.prof[c], ints.cutoff, p)
-        st = steps(dv.st)
+        st = steps(dv.st, p.half)
         x = dequantize(ints.q[c], st)
         seed = (first_frame << 2) | c
         if fill == "learned" and fill_net is not None:

@@ -24,7 +24,7 @@ LAYER_FIELDS: dict[str, H.Spec] = {
     "context_frames": H.Int(1, 1),
     "coding": H.OneOf(("mono", "ms")),
     "layer": H.Obj({"m": H.Int(min(ENV_STEPS), max(ENV_STEPS)), "d": H.Int(D_MIN - 64, D_MAX + 64),
-                    "alpha16": H.Int(0, 16), "envelope": H.OneOf(KINDS), "coefficients": H.OneOf(KINDS)}),
+                    "h": H.Int(0, 1), "alpha16": H.Int(0, 16), "envelope": H.OneOf(KINDS), "coefficients": H.OneOf(KINDS)}),
 }
 
 

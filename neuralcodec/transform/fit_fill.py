@@ -39,7 +39,7 @@ def collect(corpus: Path, holdout: str, seconds: float, per_track: int, seed: in
                 ints = quantize_packet(types, coefs, p)
                 for c in range(ints.q.shape[0]):
                     dv = derive(types, ints.env[c], ints.prof[c], ints.cutoff, p)
-                    x = dequantize(ints.q[c], steps(dv.st))
+                    x = dequantize(ints.q[c], steps(dv.st, p.half))
                     zero = (ints.q[c] == 0) & ~dv.silent
                     if not zero.any():
                         continue

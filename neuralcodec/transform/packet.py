@@ -68,6 +68,7 @@ class LayerParams:
     alpha16: int  # step ~ level ** (alpha16 / 16)
     env_kind: str = "learned"
     coef_kind: str = "learned"
+    half: int = 0  # 1: every step x 2**(1/16) (finer rate control; contexts use d alone)
 
 
 @dataclass
