@@ -168,7 +168,7 @@ def transform_sections(folder: Path) -> list[str]:
         body = abl.read_text().split("\n", 1)[1]  # drop its title
         L += [f"## {abl.read_text().splitlines()[0].lstrip('# ')}", "",
               "Made by `benchmarks/transform_ablation.py data/val_clips` (raw rows in "
-              "`results/transform_ablation.json`).", "", *body.replace("## ", "### ").splitlines(), ""]
+              "`results/transform_ablation.json`).", "", *body.strip().replace("## ", "### ").splitlines(), ""]
     fit = folder / "tables_fit.json"
     if fit.exists():
         r = json.loads(fit.read_text())

@@ -11,8 +11,14 @@ if [ ! -d "$CLIPS" ]; then
   muzip data data/corpus && python benchmarks/make_validation_clips.py "$CLIPS" --n 16 --seconds 10
 fi
 # speed on a quiet machine first; the 60-minute memory test for the default model
+python benchmarks/speed_memory.py --model mdct --threads 2 --speed-seconds 60 --long-minutes 10
 python benchmarks/speed_memory.py --model freq --threads 2 --speed-seconds 60 --long-minutes 60
 python benchmarks/speed_memory.py --model time --threads 2 --speed-seconds 60 --long-minutes 0
 python benchmarks/coder_compare.py "$CLIPS" --model freq --bitrates 8k,16k,32k,64k
 python benchmarks/run_bench.py "$CLIPS" --out runs/bench_all --jobs 2 --force
+python benchmarks/transform_ablation.py "$CLIPS" --out benchmarks/results/transform_ablation
+python benchmarks/base_layer_bound.py "$CLIPS" --limit 6 --out benchmarks/results/base_layer_bound.json
+python benchmarks/quality_scale.py --models mdct --out benchmarks/results/quality_scale-mdct.json
+# the mdct tables themselves (6 min on 2 cores; writes a new models/mdct-<sha8>.npz and its report):
+#   python -m neuralcodec.transform.fit data/corpus --seconds 15 --per-track 2 --out models --report benchmarks/results/tables_fit.json
 python benchmarks/make_results.py runs/bench_all/results.json --manifest models/manifest.json

@@ -466,6 +466,11 @@ def info(src: Path, parts: bool, as_json: bool) -> None:
             f"quantizer     step index {h['step_index']} (step 2^({h['step_index']}/{h['step_div']})), "
             f"side offset {h['side_step_offset']}",
         ]
+    if isinstance(h.get("layer"), dict):  # the transform family (format 2.x)
+        lay = h["layer"]
+        lines.append(f"transform     MDCT hop {h['hop']} (+ short blocks), envelope step {0.75 * lay['m']:g} dB, "
+                     f"step offset D {lay['d']}{' + 1/2' if lay.get('h') else ''} (1/8 octave), "
+                     f"tables {_safe(lay['envelope'])}/{_safe(lay['coefficients'])}")
     lines += [f"entropy coder {_safe(h['coder'])}",
               f"packets       {d['packets']} x {h['chunk_frames']} frames"
               + (f" (+{h['context_frames']} context)" if "context_frames" in h else "")]

@@ -136,7 +136,8 @@ def packet_envelope(types: np.ndarray, coefs: np.ndarray, m: int) -> PacketInts:
     cutoff = find_cutoff(coefs)
     for c in range(ch):
         env[c], prof[c] = analyze_envelope(coefs[c].astype(np.float64), types, m, cutoff)
-    return PacketInts(types, env, prof, np.zeros(coefs.shape, np.int64), cutoff)
+    # no coefficients yet: a read-only zero view costs no memory (the encoder caches one per packet)
+    return PacketInts(types, env, prof, np.broadcast_to(np.int64(0), coefs.shape), cutoff)
 
 
 def quantize_coefficients(shape: PacketInts, coefs: np.ndarray, p: LayerParams) -> PacketInts:
