@@ -236,14 +236,20 @@ def table_card(m: dict) -> list[str]:
             L.append(f"- {key}: " + "; ".join(f"{k} {v}" for k, v in part.items()))
     if m.get("notes"):
         L.append(f"- notes: {m['notes']}")
-    v = m.get("validation")
-    if v:
-        L += ["", f"Validation ({v['metric']}, {v['clips']} clips, real bitrates):", "",
-              "| target | real kbit/s | ViSQOL | log-spectral RMSE dB | SI-SDR dB |", "|---|---:|---:|---:|---:|"]
-        for br, row in v["by_bitrate"].items():
-            L.append(f"| {br} | {f(row.get('real_kbps'))} | {f(row.get('visqol'))} | {f(row.get('lsd_db'), 1)} | "
-                     f"{f(row.get('si_sdr_db'), 1)} |")
+    L += validation_table(m.get("validation"))
     L.append("")
+    return L
+
+
+def validation_table(v: dict | None) -> list[str]:
+    """A model card's validation medians (from the manifest)."""
+    if not v:
+        return []
+    L = ["", f"Validation ({v['metric']}, {v['clips']} clips, real bitrates):", "",
+         "| target | real kbit/s | ViSQOL | log-spectral RMSE dB | SI-SDR dB |", "|---|---:|---:|---:|---:|"]
+    for br, row in v["by_bitrate"].items():
+        L.append(f"| {br} | {f(row.get('real_kbps'))} | {f(row.get('visqol'))} | {f(row.get('lsd_db'), 1)} | "
+                 f"{f(row.get('si_sdr_db'), 1)} |")
     return L
 
 
@@ -275,13 +281,7 @@ def write_model_cards(manifest: Path) -> Path:
                      f"validation {data['validation']['tracks']} tracks / {data['validation']['hours']} h")
         if m.get("notes"):
             L.append(f"- notes: {m['notes']}")
-        v = m.get("validation")
-        if v:
-            L += ["", f"Validation ({v['metric']}, {v['clips']} clips, real bitrates):", "",
-                  "| target | real kbit/s | ViSQOL | log-spectral RMSE dB | SI-SDR dB |", "|---|---:|---:|---:|---:|"]
-            for br, row in v["by_bitrate"].items():
-                L.append(f"| {br} | {f(row.get('real_kbps'))} | {f(row.get('visqol'))} | {f(row.get('lsd_db'), 1)} | "
-                         f"{f(row.get('si_sdr_db'), 1)} |")
+        L += validation_table(m.get("validation"))
         L.append("")
     out = manifest.parent / "README.md"
     out.write_text("\n".join(L) + "\n")

@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import FormatError, ModelNotFoundError, MuzipError
 from .models.registry import ModelEntry, find_by_hash
+from .ratecontrol import search_step
 from .transform.codec import (
     HOP,
     Analyzer,
@@ -149,7 +150,7 @@ class TransformEncoder:
                     cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
                 return cache[dd]
 
-            d = _search(budget, est, 2 * D_MIN, 2 * D_MAX, stride=32)
+            d = search_step(budget, est, 2 * D_MIN, 2 * D_MAX, start=0, stride=32)
             # the sample's estimate can miss by a few percent: refine on the whole file's ideal code
             # lengths (no range coding; they land within ~0.1% of the coded size)
             full: dict[int, float] = {}
@@ -197,31 +198,6 @@ class TransformEncoder:
 
     def _coefs(self, a: int, b: int) -> np.ndarray:
         return self.coefs[:, a:b].astype(np.float32) * np.float32(1.0 / COEF_SCALE)
-
-
-def _search(target: float, est: Callable[[int], float], lo: int, hi: int, start: int = 0, stride: int = 16) -> int:
-    """D (finest steps) whose estimate lands nearest the target; bits fall as D grows. Brackets
-    from ``start`` in strides (most targets need one or two), then bisects."""
-    d = start
-    if est(d) > target:
-        while d < hi and est(d) > target:
-            lo, d = d, min(hi, d + stride)
-        if est(d) > target:
-            return hi
-        hi = d
-    else:
-        while d > lo and est(d) <= target:
-            hi, d = d, max(lo, d - stride)
-        if est(d) <= target:
-            return lo
-        lo = d
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if est(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-    return lo if abs(est(lo) - target) < abs(est(hi) - target) else hi
 
 
 def params_of(fields: dict) -> LayerParams:

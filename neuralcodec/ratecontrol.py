@@ -55,8 +55,23 @@ def estimate_payload_bits(y: np.ndarray, step_index: int, offsets: np.ndarray, s
     return total * y.shape[2] / frames
 
 
-def search_step(target_bits: float, estimate: Callable[[int], float], lo: int, hi: int) -> int:
-    """Smallest step index (finest quantizer) whose estimate fits ``target_bits``; bits fall as k grows."""
+def search_step(target_bits: float, estimate: Callable[[int], float], lo: int, hi: int,
+                start: int | None = None, stride: int = 16) -> int:
+    """Step index (bits fall as it grows) whose estimate lands nearest ``target_bits`` in [lo, hi].
+
+    With ``start``, brackets the target from there in ``stride`` steps before bisecting (fewer
+    estimates when the start is close: the transform family); otherwise from the range ends.
+    """
+    if start is not None:
+        k = start
+        if estimate(k) > target_bits:
+            while k < hi and estimate(k) > target_bits:
+                lo, k = k, min(hi, k + stride)
+            hi = k
+        else:
+            while k > lo and estimate(k) <= target_bits:
+                hi, k = k, max(lo, k - stride)
+            lo = k
     if estimate(lo) <= target_bits:
         return lo
     if estimate(hi) > target_bits:
