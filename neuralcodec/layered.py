@@ -150,7 +150,9 @@ class TransformEncoder:
                     cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
                 return cache[dd]
 
-            d = search_step(budget, est, 2 * D_MIN, 2 * D_MAX, start=0, stride=32)
+            # start near where music usually lands (e = 2D + h: 8 kbit/s stereo ~16, 16 ~0, 64 ~-28)
+            start = int(np.clip(round(-16 * np.log2(max(kbps / self.channels, 0.5) / 8)), 2 * D_MIN, 2 * D_MAX))
+            d = search_step(budget, est, 2 * D_MIN, 2 * D_MAX, start=start, stride=8)
             # the sample's estimate can miss by a few percent: refine on the whole file's ideal code
             # lengths (no range coding; they land within ~0.1% of the coded size)
             full: dict[int, float] = {}
