@@ -233,8 +233,8 @@ class TransformDecoder:
             data = self.payload(k)
             try:
                 ints = decode_packet(data, n, self.channels, HOP, self.p, self.tables)
-            except FormatError:
-                raise
+            except FormatError as exc:
+                raise FormatError(f"packet {k}: {exc}") from None
             except BaseException as exc:  # the range coder's panics derive from BaseException
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
