@@ -56,3 +56,21 @@ def wav(tmp_path: Path):  # type: ignore[no-untyped-def]
         return p
 
     return make
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """Run ``muzip ARGS`` in-process through main(): (exit code, stdout, stderr), as a user sees them."""
+    import contextlib
+    import io
+
+    from neuralcodec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import TINY_FREQ, music_like
+from conftest import TINY_FREQ, music_like, run_cli
 
 from neuralcodec.batch import AUDIO_EXTS, plan
-from neuralcodec.cli import main
 from neuralcodec.threads import free_cores, pick_threads
 
-
-def _call(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+_call = run_cli  # (exit code, stdout, stderr) of ``muzip ARGS`` run in-process
 
 
 def _library(root: Path, seconds: float = 1.0) -> list[Path]:

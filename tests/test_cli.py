@@ -11,25 +11,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from conftest import TINY_FREQ, TINY_TIME, music_like
+from conftest import TINY_FREQ, TINY_TIME, music_like, run_cli
 
 import neuralcodec as nc
-from neuralcodec.cli import cli, main
+from neuralcodec.cli import cli
 
 
 def _call(args: list[str]) -> tuple[int, str]:
-    """Run through main() so exit codes and one-line errors are what a user sees."""
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue()
+    """Exit code and stderr of ``muzip ARGS`` run in-process (conftest.run_cli)."""
+    code, _out, err = run_cli(args)
+    return code, err
 
 
 def test_encode_decode_info(wav, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

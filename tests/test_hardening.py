@@ -6,7 +6,6 @@ time and memory (numpy allocations are traced), leaving no output and no temp fi
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import json
@@ -18,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_FREQ, music_like
+from conftest import TINY_FREQ, music_like, run_cli
 
 import neuralcodec as nc
 from neuralcodec import container
 from neuralcodec import header as H
-from neuralcodec.cli import main
 from neuralcodec.errors import FormatError, MuzipError, decoding, is_panic
 from neuralcodec.models import registry
 
@@ -76,14 +74,9 @@ def craft(data: bytes, change: dict | None = None, drop: str | None = None, body
 
 
 def _call(args: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue()
+    """Exit code and stderr of ``muzip ARGS`` run in-process (conftest.run_cli)."""
+    code, _out, err = run_cli(args)
+    return code, err
 
 
 def _refused_by_cli(tmp_path: Path, data: bytes, needle: str = "") -> str:

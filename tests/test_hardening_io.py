@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import resource
@@ -15,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import TINY_FREQ, music_like
+from conftest import TINY_FREQ, music_like, run_cli
 
 from neuralcodec import safeio
-from neuralcodec.cli import main
 from neuralcodec.errors import MuzipError
 
 HERE = Path(__file__).parent
@@ -27,14 +25,9 @@ LAUNCH = "from neuralcodec.launcher import main; main()"  # no torch before the 
 
 
 def _call(args: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue()
+    """Exit code and stderr of ``muzip ARGS`` run in-process (conftest.run_cli)."""
+    code, _out, err = run_cli(args)
+    return code, err
 
 
 def _one_line(msg: str, start: str = "muzip: error:") -> str:

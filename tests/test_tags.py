@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 
@@ -10,24 +9,14 @@ import mutagen
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import TINY_FREQ, music_like
+from conftest import TINY_FREQ, music_like, run_cli
 
 import neuralcodec as nc
 from neuralcodec import container
-from neuralcodec.cli import main
 from neuralcodec.errors import MuzipError
 from neuralcodec.tags import merge, parse_assignments, read_tags, validate_tags
 
-
-def _call(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+_call = run_cli  # (exit code, stdout, stderr) of ``muzip ARGS`` run in-process
 
 
 def _tagged_flac(path: Path, seconds: float = 1.0, **tags: str) -> Path:
