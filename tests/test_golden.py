@@ -1,7 +1,7 @@
 """Format freeze: the golden files of every released format version still decode (docs/FORMAT.md,
 "Versioning"). Integer latents must match bit for bit; the audio matches the reference decode to
 16 bits exactly on the machine that made it and within 2 LSB elsewhere (float rounding differs
-between CPUs). Regenerate only on purpose: tests/golden/make_golden.py."""
+between CPUs). Regenerate only on purpose: tests/data/golden/make_golden.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import neuralcodec as nc
 from neuralcodec import container
 from neuralcodec.errors import FormatError, ModelNotFoundError
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent / "data" / "golden"
 VERSIONS = sorted(p.name for p in GOLDEN.glob("v*") if (p / "golden.json").exists())
 CASES = [(v, name, case) for v in VERSIONS
          for name, case in json.loads((GOLDEN / v / "golden.json").read_text())["cases"].items()]

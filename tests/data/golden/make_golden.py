@@ -1,6 +1,6 @@
 """Write the golden files of the current format version (run on purpose, never by the tests).
 
-    python tests/golden/make_golden.py 2.0     (or 1.0: each version's cases are listed below)
+    python tests/data/golden/make_golden.py 2.0     (or 1.0: each version's cases are listed below)
 
 Each case is a short generated clip encoded with a shipped model; ``golden.json`` records the
 file's sha256, the sha256 of its integers (latents; for 2.0 the transform layer's integers) (bit-exact on any machine: the format's promise)
