@@ -63,7 +63,7 @@ def same_integers(x: np.ndarray, sr: int, header: container.Header, kind: str) -
     enc.push(to_mid_side(rs(np.zeros((x.shape[0], 0), np.float32), last=True)))
     common = {k: header[k] for k in ("model", "sample_rate", "channels", "samples")}
     lay = header["layer"]
-    fields, payloads, _ = layered.finish_file_fixed(enc, common, lay["d"], lay["m"], lay["h"])
+    fields, payloads, _, _ = layered.finish_file(enc, common, None, lay["d"], 0.0, fixed_m=lay["m"], fixed_half=lay["h"])
     buf = io.BytesIO()
     container.write_file(buf, container.Header(fields, major=layered.MAJOR, minor=0), payloads)
     return buf.getvalue()

@@ -269,8 +269,9 @@ def _tags(tag: tuple[str, ...], title: str | None, artist: str | None, album: st
               help="Constant quality 0 (smallest) .. 10 (best) instead of a bitrate; the bitrate follows the music.")
 @click.option("-m", "--model", default="mdct", show_default=True, help="Model family (mdct, freq, time) or a model id.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--coder", type=click.Choice(["laplace-range-v1", "zstd-v1"]), default="laplace-range-v1",
-              show_default=True, help="Entropy coder.")
+@click.option("--coder", type=click.Choice(["laplace-range-v1", "zstd-v1", "mdct-tables-v1", "mdct-laplace-v1"]),
+              default=None, help="Entropy coder (default: the model's own). Autoencoders: laplace-range-v1 or the "
+              "zstd-v1 baseline; mdct: mdct-tables-v1 or mdct-laplace-v1 (its analytic tables, for ablations).")
 @click.option("-T", "--tag", "tag", multiple=True, metavar="KEY=VALUE",
               help="Set a tag (repeatable); an empty VALUE removes it. Input tags are kept by default.")
 @click.option("--title", default=None, help="Shorthand for --tag title=...")
@@ -284,7 +285,7 @@ def _tags(tag: tuple[str, ...], title: str | None, artist: str | None, album: st
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output (in a batch: also up-to-date ones).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (failures are still named).")
 def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality: float | None, model: str,
-           device: str, coder: str, tag: tuple[str, ...], title: str | None, artist: str | None,
+           device: str, coder: str | None, tag: tuple[str, ...], title: str | None, artist: str | None,
            album: str | None, discard_tags: bool, verify: bool, jobs: int, threads: int | None, as_json: bool,
            force: bool, quiet: bool) -> None:
     """Encode audio (WAV, FLAC, OGG, MP3; more through ffmpeg; '-' = stdin) to .mzp.
@@ -293,7 +294,7 @@ def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality
     """
     if quality is not None and bitrate is not None:
         raise click.UsageError("-V/--quality and -b/--bitrate exclude each other: choose constant quality or a bitrate")
-    options: dict[str, Any] = {"bitrate": bitrate or "16k", "model": model, "device": device, "coder": coder,
+    options: dict[str, Any] = {"bitrate": bitrate or "16k", "model": model, "device": device, "coder": coder or "laplace-range-v1",
                                "tags": _tags(tag, title, artist, album), "keep_tags": not discard_tags,
                                "quality": quality, "verify": verify}
     if _is_batch(paths, dst):

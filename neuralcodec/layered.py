@@ -285,44 +285,28 @@ def quality_d(quality: float) -> int:
 
 
 def finish_file(enc: TransformEncoder, common: dict, target_bits: float | None, fixed_d: int | None,
-                kbps: float) -> tuple[dict, list[bytes], int, dict[str, float]]:
-    """Header fields, payloads, D and estimated bits per part for a finished stream."""
+                kbps: float, fixed_m: int | None = None, fixed_half: int = 0
+                ) -> tuple[dict, list[bytes], int, dict[str, float]]:
+    """Header fields, payloads, D and estimated bits per part for a finished stream.
+    ``fixed_m``/``fixed_half`` (with ``fixed_d``): the same integers as another file (ablations)."""
     from . import container
 
-    n_code = enc.channels
     fields = dict(common)
     fields.update({
         "model_sample_rate": SAMPLE_RATE, "model_samples": enc.received, "hop": HOP,
         "frames": 0, "chunk_frames": CHUNK_FRAMES, "context_frames": 1,
-        "coding": "mono" if n_code == 1 else "ms", "coder": LEARNED_CODER,
-        "layer": {"m": 8, "d": D_MAX, "alpha16": ALPHA16, "envelope": "learned", "coefficients": "learned"},
+        "coding": "mono" if enc.channels == 1 else "ms", "coder": LEARNED_CODER,
+        "layer": {"m": 8, "d": D_MAX, "h": 0, "alpha16": ALPHA16, "envelope": "learned", "coefficients": "learned"},
     })
 
     def fixed_bits(n_packets: int) -> float:
         head = container.Header(fields, major=MAJOR, minor=0).to_bytes()
         return 8.0 * (len(head) + n_packets * container.PACKET_OVERHEAD + container.index_size(n_packets))
 
-    layer, payloads, parts = enc.finish(target_bits, fixed_d, fixed_bits, kbps)
+    layer, payloads, parts = enc.finish(target_bits, fixed_d, fixed_bits, kbps, fixed_m, fixed_half)
     fields["layer"] = layer
     fields["frames"] = int(enc.types.size)
     return fields, payloads, int(layer["d"]), parts
-
-
-def finish_file_fixed(enc: TransformEncoder, common: dict, d: int, m: int, h: int = 0
-                      ) -> tuple[dict, list[bytes], dict[str, float]]:
-    """:func:`finish_file` at a given step offset, half-step bit and envelope step (ablations)."""
-    from . import container
-
-    fields = dict(common, model_sample_rate=SAMPLE_RATE, model_samples=enc.received, hop=HOP, frames=0,
-                  chunk_frames=CHUNK_FRAMES, context_frames=1, coding="mono" if enc.channels == 1 else "ms",
-                  coder=LEARNED_CODER)
-
-    def fixed_bits(n_packets: int) -> float:
-        return 8.0 * (container.PACKET_OVERHEAD + 24) * n_packets
-
-    layer, payloads, parts = enc.finish(None, d, fixed_bits, 0.0, fixed_m=m, fixed_half=h)
-    fields["layer"], fields["frames"] = layer, int(enc.types.size)
-    return fields, payloads, parts
 
 
 def payload_parts(dec: TransformDecoder, payload_bytes: int) -> dict[str, float]:

@@ -140,26 +140,3 @@ def overlap_add(blocks: np.ndarray, n: int) -> np.ndarray:
     out[: f * n] += blocks[:, :n].reshape(-1)
     out[n:] += blocks[:, n:].reshape(-1)
     return out
-
-
-def transient_frames(x: np.ndarray, n: int, threshold_db: float = 10.0) -> np.ndarray:
-    """Short-block decision per frame for mono ``x`` (length ``(F-1) * n``, padded by the caller).
-
-    Frame i's block spans ``x[(i-1)n, (i+1)n)``; it is short when a sub-block of its central half
-    (high-passed) is ``threshold_db`` louder than the mean of the sub-blocks before it.
-    """
-    hp = np.diff(x, prepend=x[:1]) if x.size else x
-    frames = x.size // n + 1
-    seg = n // SHORT_BLOCKS
-    e = np.square(np.pad(hp, (2 * n, 2 * n))).reshape(-1, seg).mean(axis=1) + 1e-10
-    # sub-block energies around frame i's centre: x[(i-1/2) n, (i+1/2) n) -> e index (i + 2 - 1/2)*8..
-    types = np.zeros(frames, dtype=np.int64)
-    ratio = 10 ** (threshold_db / 10)
-    for i in range(frames):
-        a = (2 * n + (i - 1) * n + n // 2) // seg
-        hist = e[a - SHORT_BLOCKS : a]
-        cur = e[a : a + SHORT_BLOCKS]
-        run = np.maximum.accumulate(np.concatenate([hist, cur]))[SHORT_BLOCKS - 1 : -1]
-        if (cur > ratio * np.maximum(run, hist.mean())).any() and cur.max() > 1e-6:
-            types[i] = SHORT
-    return types
