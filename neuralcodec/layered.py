@@ -188,6 +188,18 @@ class TransformEncoder:
                  "coefficients": p.coef_kind}
         return layer, payloads, parts
 
+    def envelopes(self, m: int) -> list[PacketInts]:
+        """Finish the analysis and return each packet's envelope integers at step ``m`` (no rate
+        control, no coefficients): what a file coded at that step carries in its envelope. May be
+        called again with another step (the analysis is kept)."""
+        if getattr(self, "coefs", None) is None:
+            self.types, self.coefs = self.an.finish()
+        out = []
+        for a in range(0, self.types.size, CHUNK_FRAMES):
+            b = min(self.types.size, a + CHUNK_FRAMES)
+            out.append(packet_envelope(self.types[a:b], self._coefs(a, b), m))
+        return out
+
     def _ints(self, pk: int, p: LayerParams, frames: int = CHUNK_FRAMES) -> PacketInts:
         """Packet ``pk``'s integers (its first ``frames`` frames: a sample for the rate search)."""
         a = pk * CHUNK_FRAMES

@@ -199,36 +199,62 @@ def encode_packet(ints: PacketInts, p: LayerParams, tables: TableSet, with_bits:
     return (data, sy.bits()) if with_bits else data
 
 
-def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerParams,
-                  tables: TableSet) -> PacketInts:
-    """Inverse of :func:`encode_packet`."""
+def _open_packet(payload: bytes, n: int, n_bins: int, tables: TableSet
+                 ) -> tuple[constriction.stream.queue.RangeDecoder, np.ndarray, int]:
+    """A decoder positioned after the frame types and the bandwidth, which it returns."""
     if len(payload) % 4:
         raise FormatError("transform payload is not a whole number of 32-bit words")
     dec = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
     cat = _M.Categorical(perfect=False)
-    env_tab = tables.probs(f"env_{p.env_kind}_m{p.m}")
-    coef_tab = tables.probs(f"coef_{p.coef_kind}")
     types = np.asarray(dec.decode(cat, _rows(np.repeat(tables.types()[None], n, 0))), dtype=np.int64)
     cutoff = CUTOFF_UNIT * int(dec.decode(_M.Uniform(N_CUTOFFS)))
     if not 0 < cutoff <= n_bins:
         raise FormatError(f"transform payload has an impossible bandwidth ({cutoff} bins)")
+    return dec, types, cutoff
+
+
+def _decode_envelope(dec: constriction.stream.queue.RangeDecoder, env_tab: np.ndarray, types: np.ndarray,
+                     cutoff: int, p: LayerParams) -> np.ndarray:
+    """One channel's envelope ``[n, bands]`` (bands above the cutoff at the silent index)."""
+    n = types.shape[0]
+    cat = _M.Categorical(perfect=False)
     nb = active_bands(cutoff)
+    intra = np.zeros(n, dtype=np.int64)
+    intra[0] = 1
+    r = np.zeros((n, N_BANDS), np.int64)
+    env = np.zeros((n, N_BANDS), np.int64)
+    for b in range(nb):
+        rows = env_rows(intra, b, r[:, b - 1] if b else None, types, p.m * env[:, b - 1] if b else None)
+        r[:, b] = np.asarray(dec.decode(cat, _rows(env_tab[rows])), dtype=np.int64) - ENV_R
+        env[:, : b + 1] = env_from_residuals(r[:, : b + 1], p.m)
+        if (env[:, b] < silent_index(p.m)).any() or (env[:, b] * p.m > LEVEL_MAX + p.m).any():
+            raise FormatError(f"transform payload has an impossible envelope value in band {b}")
+    env[:, nb:] = silent_index(p.m)
+    return env
+
+
+def decode_envelope(payload: bytes, n: int, n_bins: int, p: LayerParams, tables: TableSet
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first coding channel's envelope ``[n, bands]``, the frame types and the bandwidth: the
+    front of the payload only (no coefficient is decoded), for search and classification."""
+    dec, types, cutoff = _open_packet(payload, n, n_bins, tables)
+    env = _decode_envelope(dec, tables.probs(f"env_{p.env_kind}_m{p.m}"), types, cutoff, p)
+    return env, types, cutoff
+
+
+def decode_packet(payload: bytes, n: int, channels: int, n_bins: int, p: LayerParams,
+                  tables: TableSet) -> PacketInts:
+    """Inverse of :func:`encode_packet`."""
+    dec, types, cutoff = _open_packet(payload, n, n_bins, tables)
+    cat = _M.Categorical(perfect=False)
+    env_tab = tables.probs(f"env_{p.env_kind}_m{p.m}")
+    coef_tab = tables.probs(f"coef_{p.coef_kind}")
     env_all = np.zeros((channels, n, N_BANDS), np.int64)
     prof_all = np.zeros((channels, n, SHORT_BLOCKS), np.int64)
     q_all = np.zeros((channels, n, n_bins), np.int64)
-    intra = np.zeros(n, dtype=np.int64)
-    intra[0] = 1
     short = types == SHORT
     for ch in range(channels):
-        r = np.zeros((n, N_BANDS), np.int64)
-        env = np.zeros((n, N_BANDS), np.int64)
-        for b in range(nb):
-            rows = env_rows(intra, b, r[:, b - 1] if b else None, types, p.m * env[:, b - 1] if b else None)
-            r[:, b] = np.asarray(dec.decode(cat, _rows(env_tab[rows])), dtype=np.int64) - ENV_R
-            env[:, : b + 1] = env_from_residuals(r[:, : b + 1], p.m)
-            if (env[:, b] < silent_index(p.m)).any() or (env[:, b] * p.m > LEVEL_MAX + p.m).any():
-                raise FormatError(f"transform payload has an impossible envelope value in band {b}")
-        env[:, nb:] = silent_index(p.m)
+        env = _decode_envelope(dec, env_tab, types, cutoff, p)
         prof = prof_all[ch]
         if short.any():
             vals = np.asarray(dec.decode(_M.Uniform(PROFILE_LEVELS), int(short.sum()) * SHORT_BLOCKS))

@@ -1,0 +1,120 @@
+"""The per-frame integers of a .mzp file, entropy-decoded without decoding audio.
+
+- Transform family (``mdct``): the first coding channel's (mid's) band envelope, 24 bands at 43 Hz,
+  as levels in dB (each packet's payload is decoded only up to the end of that envelope: no
+  coefficient, no inverse transform).
+- Autoencoder families (format 1.x): the first coding channel's dequantized latents (the range
+  decoder and the model's prior; no decoder network runs).
+
+Both come out as :class:`Frames`: ``values [T, D]`` float32 at ``rate`` frames per second.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import FormatError, MuzipError
+
+LEVEL_DB = 0.75  # one envelope level unit in dB (LEVEL_MIN -160 is -120 dBFS)
+FLOOR_DB = -90.0  # silent bands and bands above the bandwidth read as this level
+
+
+@dataclass
+class Frames:
+    values: np.ndarray  # [T, D] float32
+    rate: float  # frames per second
+    model: str  # base model id
+    family: str  # "mdct", "freq" or "time"
+    kbps: float  # the file's coded rate
+    duration: float  # seconds of audio
+
+
+def read_frames(source: str | os.PathLike[str] | bytes | BinaryIO) -> Frames:
+    """Frames of an .mzp file (a path, its bytes or an open binary file)."""
+    from ..api import MzpReader
+
+    with MzpReader(source) as r:
+        h = r.header
+        duration = r.samples / r.sample_rate
+        kbps = _kbps(r, duration)
+        model = str(h["model"]["id"])
+        family = str(h["model"]["family"])
+        if r.core is not None:  # the transform family
+            values = _envelope_frames(r)
+        else:
+            parts = [r.packet_latents(p)[0].T for p in range(h.n_packets)]  # mid: [n, D]
+            values = np.concatenate(parts, axis=0) if parts else np.zeros((0, h["latent_dim"]), np.float32)
+        rate = float(h["model_sample_rate"]) / float(h["hop"])
+    return Frames(np.ascontiguousarray(values, dtype=np.float32), rate, model, family, kbps, duration)
+
+
+def _kbps(r, duration: float) -> float:  # type: ignore[no-untyped-def]
+    try:
+        size = os.fstat(r.f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        try:
+            size = len(r.f.getbuffer())
+        except AttributeError:
+            return 0.0
+    return 8.0 * size / max(duration, 1e-9) / 1000.0
+
+
+def _envelope_frames(r) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from ..transform.codec import HOP
+    from ..transform.packet import decode_envelope
+
+    core = r.core
+    fields = core.fields
+    c = fields["chunk_frames"]
+    out = []
+    for k in range(core.n_packets):
+        n = min(c, fields["frames"] - k * c)
+        try:
+            env, _types, _cutoff = decode_envelope(core.payload(k), n, HOP, core.p, core.tables)
+        except FormatError as exc:
+            raise FormatError(f"packet {k}: {exc}") from None
+        except BaseException as exc:  # the range coder's panics derive from BaseException
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
+        out.append(np.maximum(env * core.p.m * LEVEL_DB, FLOOR_DB))
+    if not out:
+        raise MuzipError("file holds no frames")
+    return np.concatenate(out, axis=0)
+
+
+def analysis_frames(audio: np.ndarray, sample_rate: int, kbps: float) -> np.ndarray:
+    """The mid envelope frames ``[T, 24]`` (dB) that an mdct file coded at ``kbps`` would carry,
+    computed by the encoder's own analysis without rate control or entropy coding (tests check it
+    equals :func:`read_frames` of the coded file)."""
+    a = np.asarray(audio)
+    channels = 1 if a.ndim == 1 or a.shape[0] == 1 else 2
+    from ..layered import env_step_for
+
+    m = env_step_for(kbps / channels)
+    return analysis_envelopes(audio, sample_rate, [m])[m]
+
+
+def analysis_envelopes(audio: np.ndarray, sample_rate: int, steps: list[int]) -> dict[int, np.ndarray]:
+    """:func:`analysis_frames` for several envelope steps from one analysis (for fitting the head
+    on many excerpts: each step stands for the bitrates that use it)."""
+    from ..audio import StreamResampler, to_mid_side
+    from ..layered import SAMPLE_RATE, TransformEncoder, load_tables
+    from ..models.registry import resolve
+
+    a = np.asarray(audio, np.float32)
+    a = a[None] if a.ndim == 1 else a
+    channels = 1 if a.shape[0] == 1 else 2
+    enc = TransformEncoder(channels, load_tables(resolve("mdct")))
+    rs = StreamResampler(sample_rate, SAMPLE_RATE, a.shape[0])
+    enc.push(to_mid_side(rs(a)))
+    enc.push(to_mid_side(rs(np.zeros((a.shape[0], 0), np.float32), last=True)))
+    out = {}
+    for m in steps:
+        env = np.concatenate([ints.env[0] for ints in enc.envelopes(m)], axis=0)
+        out[m] = np.maximum(env * m * LEVEL_DB, FLOOR_DB).astype(np.float32)
+    return out
