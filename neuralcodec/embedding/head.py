@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def from_bytes(blob: bytes, name: str) -> Head:
                 layers.append((z[f"w{i}"].astype(np.float32), z[f"b{i}"].astype(np.float32)))
             mean, scale = z["mean"].astype(np.float32), z["scale"].astype(np.float32)
         base, pooling = str(meta["base"]), str(meta["pooling"])
-    except (ValueError, KeyError, OSError, TypeError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise MuzipError(f"{name}: not a muzip embedding head ({type(exc).__name__})") from None
     if not layers or mean.shape != scale.shape or layers[0][0].shape[0] != mean.shape[0]:
         raise MuzipError(f"{name}: embedding head arrays do not fit together")
