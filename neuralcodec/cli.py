@@ -68,6 +68,12 @@ class LazyGroup(click.Group):
                  "Find music in installed Debian packages, split it by track, write OUT_DIR/manifest.json."),
         "train": ("neuralcodec.train", "train_command",
                   "Train or fine-tune a model on DATA (a corpus manifest.json or folder from `muzip data`)."),
+        "embed": ("neuralcodec.search.command", "embed_command",
+                  "Embed .mzp and audio files (folders: recursively) into a Parquet table of unit vectors."),
+        "similar": ("neuralcodec.search.command", "similar_command",
+                    "List the files (or segments) of an index most similar to QUERY, by cosine of their vectors."),
+        "classify": ("neuralcodec.search.command", "classify_group",
+                     "Train a classifier on labelled files, or label new files with one."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

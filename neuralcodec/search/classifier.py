@@ -203,6 +203,9 @@ class LinearClassifier:
         p = Path(path)
         if not p.is_file():
             raise MuzipError(f"{p}: no such classifier file")
+        with open(p, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise MuzipError(f"{p}: not a muzip classifier file (not an .npz archive)")
         try:
             with np.load(p, allow_pickle=False) as z:
                 if not isinstance(z, np.lib.npyio.NpzFile):
