@@ -9,18 +9,20 @@ never stops the others: it is recorded as failed and the run goes on.
 With ``jobs > 1`` the files are shared by worker processes (spawned, so no torch state is forked);
 each worker loads the model once (the model cache keeps it for the next file) and runs
 ``threads`` torch threads, by default the free cores divided by the number of jobs
-(:mod:`neuralcodec.threads`). No torch import in this module: the parent only schedules.
+(:mod:`neuralcodec.threads`). ``--engine ray`` runs the same workers as Ray actors, on this machine
+or a cluster (:mod:`neuralcodec.engines`). With a results manifest (``--manifest``, always with
+Ray) every finished file is recorded as it finishes and a failed file is retried once
+(:mod:`neuralcodec.manifest`). No torch or ray import in this module: the parent only schedules.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,9 @@ class JobResult:
     kbps: float = 0.0  # of the .mzp (encoding: the output, decoding: the input)
     seconds: float = 0.0  # coding time, model load excluded
     load_seconds: float = 0.0
+    sha256: str = ""  # of the output, when written
+    worker: str = ""  # host:pid that coded it
+    attempts: int = 0  # 2 when the first try failed and the file was retried
     extra: dict = field(default_factory=dict)
 
 
@@ -114,9 +119,7 @@ def up_to_date(job: Job) -> bool:
 def _init_worker(threads: int, memory_models: list[tuple[str, dict, dict]]) -> None:
     """Per worker process, once: torch threads, and the caller's in-memory models (tests register
     tiny models in memory; a spawned process would not otherwise know them)."""
-    from .threads import apply_threads
-
-    apply_threads(threads)
+    set_threads(threads)
     if memory_models:
         from .models.registry import build_model, register_model
 
@@ -137,10 +140,24 @@ def _memory_models() -> list[tuple[str, dict, dict]]:
     return out
 
 
+def set_threads(n: int) -> None:
+    """Torch threads for the models coded here. When torch is not loaded yet (the mdct family
+    needs none), ``OMP_NUM_THREADS`` tells it at import instead: a worker that never runs torch
+    does not pay its import."""
+    if "torch" in sys.modules:
+        from .threads import apply_threads
+
+        apply_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, int(n)))
+
+
 def run_one(kind: str, src: str, dst: str, options: dict[str, Any], label: str) -> JobResult:
     """Code one file in this process; every failure becomes a failed result, never an exception,
     and the library's warnings (clipping) are kept with the result for the parent to print."""
-    res = JobResult(label, src, dst, "failed")
+    from .manifest import worker_id
+
+    res = JobResult(label, src, dst, "failed", worker=worker_id())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _run_one(kind, src, dst, options, res)
@@ -168,6 +185,9 @@ def _run_one(kind: str, src: str, dst: str, options: dict[str, Any], res: JobRes
             if d.get("clipped"):
                 res.extra["clipped"] = d["clipped"]
                 res.extra["peak"] = d["peak"]
+        from .manifest import sha256_file
+
+        res.sha256 = sha256_file(dst)
         res.status = "done"
     except MuzipError as exc:
         res.message = str(exc)
@@ -190,6 +210,8 @@ class Summary:
     wall_seconds: float
     jobs: int
     threads: int
+    engine: str = "local"
+    manifest: str | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -218,16 +240,57 @@ class Summary:
                 "skipped": self.count("skipped"), "failed": self.count("failed"),
                 "audio_seconds": round(self.audio_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
                 "realtime": round(self.realtime, 2), "kbps": round(self.kbps, 3), "jobs": self.jobs,
-                "threads": self.threads}
+                "threads": self.threads, "engine": self.engine, "manifest": self.manifest,
+                "retried": sum(1 for r in self.results if r.attempts > 1)}
 
 
 OnResult = Callable[[JobResult, int, int], None]  # (result, finished so far, total)
 
 
-def run(kind: str, jobs: list[Job], options: dict[str, Any], force: bool = False, workers: int = 1,
-        threads: int = 1, on_result: OnResult | None = None) -> Summary:
-    """Run ``jobs`` (``kind`` "encode" or "decode"); ``options`` go to encode_file/decode_file."""
+def _remove_stale_parts(dst: Path, before: float) -> None:
+    """Temp files of ``dst`` left by a killed run (``.NAME.*.part``, older than this run): a killed
+    worker leaves no output, and its resumed run leaves no litter either."""
+    try:
+        for p in dst.parent.glob(f".{glob_escape(dst.name)}.*.part"):
+            with contextlib.suppress(OSError):
+                if p.stat().st_mtime < before:
+                    p.unlink()
+    except OSError:
+        pass
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+def _manifest_entry(kind: str, job: Job, r: JobResult, status: str, attempt: int) -> dict[str, Any]:
+    from .manifest import input_stat
+
+    return {"kind": kind, "path": str(job.src), "output": str(job.dst), "status": status, "sha256": r.sha256,
+            "bytes": r.bytes, "seconds": round(r.seconds, 4), "kbps": round(r.kbps, 3),
+            "duration": round(r.duration, 4), "attempt": attempt, "worker": r.worker, "message": r.message,
+            **input_stat(job.src)}
+
+
+def run(kind: str, jobs: list[Job], options: dict[str, Any], force: bool = False, workers: int | None = 1,
+        threads: int = 1, on_result: OnResult | None = None, *, engine: str = "local", address: str | None = None,
+        manifest: str | os.PathLike[str] | None = None, retries: int = 1) -> Summary:
+    """Run ``jobs`` (``kind`` "encode" or "decode"); ``options`` go to encode_file/decode_file.
+
+    ``engine`` "local" codes in this process (``workers`` 1) or a process pool, "ray" on Ray actors
+    (:mod:`neuralcodec.engines`); ``workers`` None lets the engine choose. With ``manifest`` (a
+    JSON-lines path, :mod:`neuralcodec.manifest`) each finished file is recorded as it finishes and
+    files recorded as done are skipped. A file that fails while coding is tried ``retries`` more
+    times (a worker that died, a flaky disk) before it is reported.
+    """
+    from .engines import make_engine
+    from .manifest import Manifest
+
     t0 = time.perf_counter()
+    wall0 = time.time()
+    record = Manifest(manifest) if manifest is not None else None
     results: list[JobResult | None] = [None] * len(jobs)
     todo: list[int] = []
     finished = 0
@@ -239,47 +302,63 @@ def run(kind: str, jobs: list[Job], options: dict[str, Any], force: bool = False
         if on_result:
             on_result(r, finished, len(jobs))
 
+    failed_early: list[tuple[int, JobResult]] = []
     for i, j in enumerate(jobs):
         if j.error:
-            done(i, JobResult(j.label, str(j.src), str(j.dst), "failed", j.error))
+            failed_early.append((i, JobResult(j.label, str(j.src), str(j.dst), "failed", j.error)))
+        elif not force and record is not None and (e := record.done(kind, j.src, j.dst)) is not None:
+            done(i, JobResult(j.label, str(j.src), str(j.dst), "skipped", f"done in run {e.get('run', '?')}",
+                              sha256=e.get("sha256", "")))
         elif j.dst.exists() and not force:
             if up_to_date(j):
                 done(i, JobResult(j.label, str(j.src), str(j.dst), "skipped", "up to date"))
             else:
-                done(i, JobResult(j.label, str(j.src), str(j.dst), "failed",
-                                  f"{j.dst} exists and is older than its input (use -f/--force to overwrite)"))
+                failed_early.append((i, JobResult(
+                    j.label, str(j.src), str(j.dst), "failed",
+                    f"{j.dst} exists and is older than its input (use -f/--force to overwrite)")))
         else:
             todo.append(i)
-    if todo and workers <= 1:
-        from .threads import apply_threads
-
-        apply_threads(threads)
-        for i in todo:
-            j = jobs[i]
-            done(i, run_one(kind, str(j.src), str(j.dst), options, j.label))
-    elif todo:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads, _memory_models())) as pool:
-            futures: dict[Future[JobResult], int] = {
-                pool.submit(run_one, kind, str(jobs[i].src), str(jobs[i].dst), options, jobs[i].label): i
-                for i in todo}
-            pending = set(futures)
+    n_workers, n_threads, name = workers or 1, threads, engine
+    if record is not None:
+        record.open()
+    try:
+        for i, r in failed_early:
+            if record is not None:
+                record.record(_manifest_entry(kind, jobs[i], r, "failed", 0))
+            done(i, r)
+        if todo:
+            eng = make_engine(engine, kind, options, workers, threads, address)
+            n_workers, n_threads, name = eng.workers, eng.threads, eng.name
+            attempts = dict.fromkeys(todo, 0)
+            queue = list(reversed(todo))  # popped from the end: files go out in plan order
+            inflight = 0
+            cancel = True
             try:
-                while pending:
-                    ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in ready:
-                        i = futures[fut]
-                        try:
-                            r = fut.result()
-                        except Exception as exc:  # the worker process died (killed, out of memory)
-                            j = jobs[i]
-                            r = JobResult(j.label, str(j.src), str(j.dst), "failed",
-                                          f"worker process failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                while queue or inflight:
+                    while queue and inflight < eng.slots:
+                        i = queue.pop()
+                        attempts[i] += 1
+                        if attempts[i] == 1:
+                            _remove_stale_parts(jobs[i].dst, wall0)
+                        eng.submit(i, jobs[i])
+                        inflight += 1
+                    for i, r in eng.wait():
+                        inflight -= 1
+                        if r.status == "failed" and attempts[i] <= retries:
+                            if record is not None:
+                                record.record(_manifest_entry(kind, jobs[i], r, "retry", attempts[i]))
+                            queue.append(i)
+                            continue
+                        r.attempts = attempts[i]
+                        if record is not None:
+                            record.record(_manifest_entry(kind, jobs[i], r, r.status, attempts[i]))
                         done(i, r)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+                cancel = False
+            finally:
+                eng.close(cancel=cancel)
+    finally:
+        if record is not None:
+            record.close()
     out = [r for r in results if r is not None]
-    return Summary(out, time.perf_counter() - t0, workers, threads)
+    return Summary(out, time.perf_counter() - t0, n_workers, n_threads, name,
+                   str(record.path) if record is not None else None)

@@ -164,19 +164,61 @@ def _print_warnings(caught: list[warnings.WarningMessage], quiet: bool, prefix: 
             click.echo(f"muzip: warning: {prefix}{w.message}", err=True)
 
 
+def _scale_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine, --address, --manifest: where a batch runs and where its results are recorded."""
+    f = click.option("--manifest", "manifest", type=click.Path(dir_okay=False), default=None,
+                     help="Append a JSON line per finished file (path, output, sha256, seconds, kbit/s, status) "
+                          "and skip files it records as done; a failed file is retried once. Default with "
+                          "--engine ray: OUTDIR/muzip-results.jsonl.")(f)
+    f = click.option("--address", default=None, metavar="ADDR",
+                     help="With --engine ray: join this Ray cluster (auto, HOST:6379 or ray://HOST:10001) "
+                          "instead of starting Ray on this machine.")(f)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Where a batch is coded: local processes, or Ray actors (pip install 'muzip[ray]'; "
+                             "--jobs then counts actors, default one per CPU of the cluster).")(f)
+
+
+def _check_scale(batch: bool, engine: str, address: str | None, manifest: str | None) -> None:
+    if address is not None and engine != "ray":
+        raise click.UsageError("--address names a Ray cluster: use it with --engine ray")
+    if not batch and (engine != "local" or manifest is not None):
+        raise click.UsageError("--engine and --manifest apply to batch runs: several inputs or a folder, with "
+                               "-o OUTDIR")
+
+
 def _run_batch(kind: str, paths: tuple[str, ...], dst: str | None, suffix: str, options: dict[str, Any],
-               force: bool, jobs: int, threads: int | None, quiet: bool, as_json: bool) -> None:
+               force: bool, jobs: int, threads: int | None, quiet: bool, as_json: bool, engine: str = "local",
+               address: str | None = None, manifest: str | None = None) -> None:
     """Plan, run with one progress display, print the summary (and --json); exit 1 on any failure."""
     from .batch import AUDIO_EXTS, MZP_EXTS, plan, run
     from .threads import pick_threads
 
     out = _check_batch_paths(paths, dst)
+    workers: int | None = jobs
+    if engine == "ray":
+        from .engines.ray_engine import import_ray
+
+        import_ray()  # missing Ray: one line before anything is written
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("jobs") != click.core.ParameterSource.COMMANDLINE:
+            workers = None  # one actor per `threads` CPUs of the cluster
+        n_threads = threads or 1
+        if manifest is None:
+            from .manifest import DEFAULT_NAME
+
+            manifest = str((out or Path(".")) / DEFAULT_NAME)
+    else:
+        n_threads = pick_threads(jobs, threads)
+    if manifest is not None:
+        from .manifest import Manifest
+
+        Manifest(manifest)  # an unreadable or foreign file: refused before any work
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     todo = plan(paths, out, suffix, AUDIO_EXTS if kind == "encode" else MZP_EXTS)
-    n_threads = pick_threads(jobs, threads)
     with _BatchDisplay(kind, len(todo), quiet) as display:
-        summary = run(kind, todo, options, force=force, workers=jobs, threads=n_threads, on_result=display.update)
+        summary = run(kind, todo, options, force=force, workers=workers, threads=n_threads,
+                      on_result=display.update, engine=engine, address=address, manifest=manifest)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
     _print_summary(kind, summary, quiet)
@@ -242,9 +284,15 @@ def _print_summary(kind: str, s: Summary, quiet: bool) -> None:
         line = (f"{len(s.results)} files: {s.count('done')} {verb}, {s.count('skipped')} up to date, "
                 f"{len(s.failed)} failed")
         if s.count("done"):
+            unit = "Ray actor" if s.engine == "ray" else "job"
             line += (f"; {s.audio_seconds:.1f} s of audio in {s.wall_seconds:.1f} s ({s.realtime:.1f}x realtime, "
-                     f"{s.jobs} job{'s' if s.jobs > 1 else ''} x {s.threads} thread{'s' if s.threads > 1 else ''}), "
+                     f"{s.jobs} {unit}{'s' if s.jobs > 1 else ''} x {s.threads} thread{'s' if s.threads > 1 else ''}), "
                      f"{s.kbps:.2f} kbit/s")
+        retried = sum(1 for r in s.results if r.attempts > 1)
+        if retried:
+            line += f"; {retried} retried"
+        if s.manifest:
+            line += f"; results in {s.manifest}"
         err.print(line, markup=False, soft_wrap=True)
     if s.failed:
         click.echo(f"muzip: {len(s.failed)} of {len(s.results)} files failed:", err=True)
@@ -287,13 +335,14 @@ def _tags(tag: tuple[str, ...], title: str | None, artist: str | None, album: st
 @click.option("--verify", is_flag=True, help="Read the written file back, check it and decode it before keeping it.")
 @_jobs_option
 @_threads_option
+@_scale_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output (in a batch: also up-to-date ones).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (failures are still named).")
 def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality: float | None, model: str,
            device: str, coder: str | None, tag: tuple[str, ...], title: str | None, artist: str | None,
-           album: str | None, discard_tags: bool, verify: bool, jobs: int, threads: int | None, as_json: bool,
-           force: bool, quiet: bool) -> None:
+           album: str | None, discard_tags: bool, verify: bool, jobs: int, threads: int | None, engine: str,
+           address: str | None, manifest: str | None, as_json: bool, force: bool, quiet: bool) -> None:
     """Encode audio (WAV, FLAC, OGG, MP3; more through ffmpeg; '-' = stdin) to .mzp.
 
     PATHS: one file, or several files and folders (searched recursively) with -o OUTDIR.
@@ -303,8 +352,11 @@ def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality
     options: dict[str, Any] = {"bitrate": bitrate or "16k", "model": model, "device": device, "coder": coder or "laplace-range-v1",
                                "tags": _tags(tag, title, artist, album), "keep_tags": not discard_tags,
                                "quality": quality, "verify": verify}
-    if _is_batch(paths, dst):
-        _run_batch("encode", paths, dst, ".mzp", options, force, jobs, threads, quiet, as_json)
+    batch = _is_batch(paths, dst)
+    _check_scale(batch, engine, address, manifest)
+    if batch:
+        _run_batch("encode", paths, dst, ".mzp", options, force, jobs, threads, quiet, as_json, engine, address,
+                   manifest)
         return
     if as_json and dst == "-":
         raise click.UsageError("--json prints on stdout, which -o - already uses for the .mzp")
@@ -349,12 +401,14 @@ def encode(paths: tuple[str, ...], dst: str | None, bitrate: str | None, quality
 @click.option("--discard-tags", is_flag=True, help="Do not write the file's tags into the output.")
 @_jobs_option
 @_threads_option
+@_scale_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output (in a batch: also up-to-date ones).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, summary or warnings (failures are still named).")
 def decode(paths: tuple[str, ...], dst: str | None, fmt: str | None, start: float, duration: float | None,
            rate: int | None, channels: int | None, device: str, as_float: bool, no_dither: bool,
-           discard_tags: bool, jobs: int, threads: int | None, as_json: bool, force: bool, quiet: bool) -> None:
+           discard_tags: bool, jobs: int, threads: int | None, engine: str, address: str | None,
+           manifest: str | None, as_json: bool, force: bool, quiet: bool) -> None:
     """Decode .mzp files ('-' = stdin) to audio at their original rate and channel count.
 
     PATHS: one file, or several files and folders (searched recursively) with -o OUTDIR.
@@ -363,8 +417,11 @@ def decode(paths: tuple[str, ...], dst: str | None, fmt: str | None, start: floa
                                "subtype": "FLOAT" if as_float else "PCM_16", "rate": rate, "channels": channels,
                                "dither": not no_dither, "keep_tags": not discard_tags}
     suffix = f".{fmt or 'wav'}"
-    if _is_batch(paths, dst):
-        _run_batch("decode", paths, dst, suffix, options, force, jobs, threads, quiet, as_json)
+    batch = _is_batch(paths, dst)
+    _check_scale(batch, engine, address, manifest)
+    if batch:
+        _run_batch("decode", paths, dst, suffix, options, force, jobs, threads, quiet, as_json, engine, address,
+                   manifest)
         return
     if as_json and (dst == "-" or (dst is None and paths[0] == "-")):
         raise click.UsageError("--json prints on stdout, which the decoded WAV already uses")

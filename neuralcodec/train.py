@@ -6,6 +6,14 @@ batch sees straight-through rounding (what inference does) and half uniform nois
 encoder a rate gradient). The prior is trained on its own likelihood at all times, the encoder on
 ``lambda x rate``; DESIGN.md records that either alone stalls the rate.
 
+Several processes or machines: ``torchrun --nproc-per-node N -m neuralcodec.train ...`` trains with
+DistributedDataParallel (gloo on CPU, NCCL on CUDA; see docs/SCALE.md). Every excerpt has a global
+id, ``(step x world + rank) x batch + i``, and its audio is a function of that id and the seed
+alone, so no two ranks draw the same excerpt, a resumed run continues the very same stream, and
+the excerpts of a step are those of one process with a ``world`` times larger batch. Rank 0 alone
+validates, writes the checkpoint and history, and exports; a resumed run reads the checkpoint on
+rank 0 and broadcasts it, so the checkpoint folder need not be shared between machines.
+
 Run ``python -m neuralcodec.train --help`` or ``muzip train --help``.
 """
 
@@ -13,12 +21,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import random
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import click
 import numpy as np
@@ -46,37 +57,106 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA (the losses stay in float32)
 
 
-def synthetic_batches(batch: int, samples: int, seed: int) -> Iterator[torch.Tensor]:
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a distributed run (``rank`` 0 of 1 when alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> tuple[Dist, str]:
+    """Join the process group that torchrun describes (``WORLD_SIZE`` > 1): NCCL with one GPU per
+    process (``cuda:LOCAL_RANK``) on CUDA, gloo on CPU. Alone: nothing to join."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), device
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Dist(rank, world, local), device
+
+
+def excerpt_ids(step: int, d: Dist, batch: int) -> list[int]:
+    """The global ids of the excerpts rank ``d.rank`` trains on at ``step``: disjoint between ranks
+    and steps, and the same ids a single process with batch ``world x batch`` would draw."""
+    first = (step * d.world + d.rank) * batch
+    return list(range(first, first + batch))
+
+
+class ExcerptSource(Protocol):
+    def excerpt(self, excerpt_id: int) -> np.ndarray:
+        """float32 ``[2, samples]``, a function of the id (and the source's seed) alone."""
+        ...
+
+
+class SyntheticSource:
     """Generated music-like audio (harmonic tones + decaying noise bursts): for CI and smoke runs."""
-    rng = np.random.default_rng(seed)
-    sr = 44100
-    t = np.arange(samples) / sr
-    while True:
-        out = np.zeros((batch, 2, samples), dtype=np.float32)
-        for b in range(batch):
-            for _ in range(rng.integers(1, 4)):
-                f0 = rng.uniform(60, 1000)
-                amp = rng.uniform(0.05, 0.3)
-                tone = sum(amp / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) for k in range(1, 6))
-                pan = rng.uniform(0.2, 0.8)
-                out[b, 0] += pan * tone
-                out[b, 1] += (1 - pan) * tone
-            burst = rng.normal(0, 0.05, samples) * np.exp(-((t * rng.uniform(2, 8)) % 1.0) * 8)
-            out[b] += burst[None].astype(np.float32)
-        yield torch.from_numpy(out)
+
+    def __init__(self, samples: int, seed: int, sample_rate: int = 44100) -> None:
+        self.samples, self.seed = samples, seed
+        self.t = np.arange(samples) / sample_rate
+
+    def excerpt(self, excerpt_id: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, excerpt_id])
+        t, samples = self.t, self.samples
+        out = np.zeros((2, samples), dtype=np.float32)
+        for _ in range(rng.integers(1, 4)):
+            f0 = rng.uniform(60, 1000)
+            amp = rng.uniform(0.05, 0.3)
+            tone = sum(amp / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) for k in range(1, 6))
+            pan = rng.uniform(0.2, 0.8)
+            out[0] += pan * tone
+            out[1] += (1 - pan) * tone
+        burst = rng.normal(0, 0.05, samples) * np.exp(-((t * rng.uniform(2, 8)) % 1.0) * 8)
+        out += burst[None].astype(np.float32)
+        return out
+
+
+class CorpusSource:
+    """Stereo excerpts of one split of a corpus built by ``muzip data`` (or packed shards, see
+    :mod:`neuralcodec.data.shards`): the excerpt with id ``i`` is drawn with a generator seeded by
+    ``(seed, i)``, so it does not depend on which process draws it or what was drawn before."""
+
+    def __init__(self, manifest: Path, split: str, samples: int, seed: int, augment: bool = True) -> None:
+        from .data import ExcerptSampler
+
+        self.samples, self.seed = samples, seed
+        self.sampler = ExcerptSampler(manifest, split, sample_rate=44100, excerpt_seconds=samples / 44100, seed=seed,
+                                      augment=augment)
+
+    def excerpt(self, excerpt_id: int) -> np.ndarray:
+        x = self.sampler._draw(np.random.default_rng([self.seed, excerpt_id]))
+        return x.numpy()[:, : self.samples]
+
+
+def source_batch(source: ExcerptSource, ids: list[int]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([source.excerpt(i) for i in ids]))
+
+
+def synthetic_batches(batch: int, samples: int, seed: int) -> Iterator[torch.Tensor]:
+    """Batches ``[batch, 2, samples]`` of :class:`SyntheticSource` excerpts 0, 1, 2, ..."""
+    source = SyntheticSource(samples, seed)
+    for step in range(sys.maxsize):
+        yield source_batch(source, list(range(step * batch, (step + 1) * batch)))
 
 
 def corpus_batches(manifest: Path, split: str, batch: int, samples: int, seed: int,
                    augment: bool = True) -> Iterator[torch.Tensor]:
-    """Stereo excerpts from the Debian-music (or FMA) corpus built by ``muzip data``."""
-    from .data import ExcerptSampler
-
-    sampler = ExcerptSampler(manifest, split, sample_rate=44100, excerpt_seconds=samples / 44100, seed=seed,
-                             augment=augment)
-    it = iter(sampler)
-    while True:
-        xs = [torch.as_tensor(next(it))[..., :samples] for _ in range(batch)]
-        yield torch.stack(xs)
+    """Batches of :class:`CorpusSource` excerpts 0, 1, 2, ... of one split."""
+    source = CorpusSource(manifest, split, samples, seed, augment)
+    for step in range(sys.maxsize):
+        yield source_batch(source, list(range(step * batch, (step + 1) * batch)))
 
 
 def to_mono_views(stereo: torch.Tensor, rng: random.Random) -> torch.Tensor:
@@ -148,67 +228,127 @@ def save_checkpoint(path: Path, model: CodecModel, opt: torch.optim.Optimizer, s
     tmp.replace(path)
 
 
+class _Step(torch.nn.Module):
+    """What DistributedDataParallel wraps: one training forward (:func:`train_step`) as ``forward``,
+    so DDP sees every parameter the step uses and averages their gradients across ranks."""
+
+    def __init__(self, model: CodecModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, cfg: TrainConfig, rng: random.Random) -> dict[str, torch.Tensor]:
+        return train_step(self.model, x, cfg, rng)
+
+
+def _load_state(ckpt: Path, resume: bool, d: Dist) -> dict | None:
+    """The checkpoint to resume from: read by rank 0 and broadcast, so the folder need not be shared."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True) if resume and d.main and ckpt.exists() else None
+    if d.world > 1:
+        import torch.distributed as dist
+
+        box = [state]
+        dist.broadcast_object_list(box, src=0)
+        state = box[0]
+    return state
+
+
+def _source(data: Path | None, split: str, samples: int, seed: int, d: Dist, augment: bool = True) -> ExcerptSource:
+    if data is None:
+        return SyntheticSource(samples, seed)
+    if d.world == 1:
+        return CorpusSource(data, split, samples, seed, augment)
+    import torch.distributed as dist
+
+    if not d.main:  # rank 0 fills the decoded-audio cache first; the others then map it
+        dist.barrier()
+    src = CorpusSource(data, split, samples, seed, augment)
+    if d.main:
+        dist.barrier()
+    return src
+
+
 def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True, quiet: bool = False,
-        model_overrides: dict | None = None) -> CodecModel:
-    """Train (or resume) into ``out_dir``; returns the model. ``data=None`` uses synthetic audio."""
+        model_overrides: dict | None = None, until: int | None = None, excerpt_log: bool = False) -> CodecModel:
+    """Train (or resume) into ``out_dir``; returns the model. ``data=None`` uses synthetic audio.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, each rank
+    trains on its own excerpts (:func:`excerpt_ids`) and rank 0 alone validates and checkpoints.
+    ``until`` stops after that step (with a checkpoint) while keeping the ``cfg.steps`` schedule:
+    for time-limited cluster jobs that resume. ``excerpt_log`` writes each rank's excerpt ids per
+    step to ``out_dir/excerpts-rank{R}.jsonl``.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .models.freq import freq_config
     from .models.time import time_config
 
+    d, device = init_distributed(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "checkpoint.pt"
     mcfg = (freq_config if cfg.model == "freq" else time_config)(**(model_overrides or {}))
     model = build_model(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
     start, history = 0, []
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state = _load_state(ckpt, resume, d)
+    if state is not None:
         model = build_model(state["model_config"])
         model.load_state_dict(state["state_dict"])
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
         opt.load_state_dict(state["opt"])
         start, history = int(state["step"]), list(state["history"])
-        rng.seed(cfg.seed + start)
+    del state
     samples = cfg.frames * model.hop
-    if data is None:
-        batches = synthetic_batches(cfg.batch, samples, cfg.seed + start)
-        val = [next(synthetic_batches(8, samples * 2, 12345))]
-    else:
-        batches = corpus_batches(data, "train", cfg.batch, samples, cfg.seed + start)
-        vgen = corpus_batches(data, "validation", 8, samples * 2, 12345, augment=False)
-        val = [next(vgen)]
-    dev = torch.device(cfg.device)
+    source = _source(data, "train", samples, cfg.seed, d)
+    dev = torch.device(device)
     model.to(dev)
     for state_t in opt.state.values():  # a resumed optimizer follows the model to the device
         for k, v in state_t.items():
             if torch.is_tensor(v) and k != "step":
                 state_t[k] = v.to(dev)
-    val_mono = [to_mono_views(v, random.Random(0)).to(dev) for v in val]
-    val_steps = (model.config.log2_step_max, 0.0, -2.0, model.config.log2_step_min)
+    step_fn: torch.nn.Module = _Step(model)
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_fn = DistributedDataParallel(step_fn, device_ids=[d.local_rank] if dev.type == "cuda" else None)
+    if d.main:
+        if data is None:
+            val = [next(synthetic_batches(8, samples * 2, 12345))]
+        else:
+            val = [next(corpus_batches(data, "validation", 8, samples * 2, 12345, augment=False))]
+        val_mono = [to_mono_views(v, random.Random(0)).to(dev) for v in val]
+        val_steps = (model.config.log2_step_max, 0.0, -2.0, model.config.log2_step_min)
+        (out_dir / "train_config.json").write_text(json.dumps(dict(cfg.__dict__, world_size=d.world), indent=1))
+    stop = cfg.steps if until is None else min(until, cfg.steps)
+    log = open(out_dir / f"excerpts-rank{d.rank}.jsonl", "a") if excerpt_log else None
     t0 = time.time()
-    (out_dir / "train_config.json").write_text(json.dumps(cfg.__dict__, indent=1))
     model.train()
     with Progress(TextColumn("[bold]train {task.fields[model]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.3f} ~{task.fields[kbps]:.1f} kbit/s"), TimeRemainingColumn(),
-                  disable=quiet) as bar:
+                  disable=quiet or not d.main) as bar:
         task = bar.add_task("train", total=cfg.steps, completed=start, model=cfg.model, loss=0.0, kbps=0.0)
-        for step in range(start, cfg.steps):
+        for step in range(start, stop):
             lr = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            x = to_mono_views(next(batches), rng).to(dev, non_blocking=True)
-            terms = train_step(model, x, cfg, rng)
+            rng = random.Random(f"{cfg.seed}/{step}/{d.rank}")  # a function of the step: resumes exactly
+            torch.manual_seed(rng.getrandbits(63))  # the quantizer noise too
+            ids = excerpt_ids(step, d, cfg.batch)
+            if log is not None:
+                log.write(json.dumps({"step": step, "rank": d.rank, "ids": ids}) + "\n")
+                log.flush()
+            x = to_mono_views(source_batch(source, ids), rng).to(dev, non_blocking=True)
+            terms = step_fn(x, cfg, rng)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             bar.update(task, advance=1, loss=float(terms["loss"].detach()), kbps=float(terms["kbps"].mean()))
             done = step + 1
+            if not d.main:
+                continue
             if done % cfg.val_every == 0 or done == cfg.steps:
                 rec = {"step": done, "wall_s": round(time.time() - t0, 1), "loss": float(terms["loss"].detach()),
                        **{k: round(v, 4) for k, v in validate(model, val_mono, val_steps).items()}}
@@ -217,8 +357,14 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
                     fh.write(json.dumps(rec) + "\n")
                 if not quiet:
                     bar.console.print(rec)
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            if done % cfg.ckpt_every == 0 or done == stop:
                 save_checkpoint(ckpt, model, opt, done, cfg, history)
+    if log is not None:
+        log.close()
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the checkpoint is on disk before any rank reports the run finished
     return model
 
 
@@ -281,11 +427,19 @@ def export(checkpoint: Path, models_folder: Path, card: dict) -> dict:
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda (bf16 autocast on CUDA)")
 @click.option("--export", "export_to", type=click.Path(path_type=Path), default=None,
               help="After training, write fp16 weights + manifest entry into this models/ folder.")
+@click.option("--until", type=click.IntRange(min=1), default=None,
+              help="Stop after this step with a checkpoint, keeping the --steps schedule (time-limited jobs that "
+                   "resume).")
+@click.option("--excerpt-log", is_flag=True, help="Write each rank's excerpt ids per step to OUT/excerpts-rankR.jsonl.")
 @click.option("-q", "--quiet", is_flag=True)
 def train_command(data: Path | None, family: str, out_dir: Path, steps: int, batch: int, frames: int, lr: float, lam: float,
                   val_every: int, threads: int, synthetic: bool, device: str, export_to: Path | None,
-                  quiet: bool) -> None:
-    """Train or fine-tune a model on DATA (a corpus manifest.json or folder from `muzip data`)."""
+                  until: int | None, excerpt_log: bool, quiet: bool) -> None:
+    """Train or fine-tune a model on DATA (a corpus manifest.json or folder from `muzip data`).
+
+    On several processes or machines: torchrun --nproc-per-node N -m neuralcodec.train ... (DDP;
+    gloo on CPU, NCCL on CUDA; rank 0 validates, checkpoints and exports; docs/SCALE.md).
+    """
     from .errors import MuzipError
 
     if data is None and not synthetic:
@@ -299,8 +453,15 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
     cfg = TrainConfig(model=family, steps=steps, batch=batch, frames=frames, lr=lr, lam=lam, val_every=val_every,
                       ckpt_every=val_every, threads=threads, device=device)
     t0 = time.time()
-    run(cfg, None if synthetic else data, out_dir, quiet=quiet)
-    if export_to is not None:
+    run(cfg, None if synthetic else data, out_dir, quiet=quiet, until=until, excerpt_log=excerpt_log)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank != 0:  # rank 0 alone exports and reports
+            return
+    if export_to is not None and (until is None or until >= steps):
         cpu = platform.processor() or platform.machine()
         card = {"training_data": corpus_summary(data) if data else "synthetic",
                 "hardware": f"{cpu}, {torch.get_num_threads()} threads", "wall_s_this_run": round(time.time() - t0)}
@@ -311,5 +472,21 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
                err=True)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m neuralcodec.train`` (what torchrun starts): one-line errors, as `muzip` gives."""
+    from .errors import MuzipError
+
+    try:
+        train_command.main(argv, prog_name="python -m neuralcodec.train", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MuzipError as exc:
+        click.echo(f"muzip train: error: {exc}", err=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    train_command()
+    main()

@@ -1,0 +1,127 @@
+"""The Ray engine: `muzip encode/decode PATHS... -o OUTDIR --engine ray [--address ADDR]`.
+
+Without an address a local Ray instance is started on this machine (and stopped at the end);
+with one, the run joins that cluster (``auto`` on a node of a cluster started with ``ray start``,
+``HOST:6379``, or ``ray://HOST:10001`` through Ray Client). A Ray instance already initialised in
+this process (a notebook, a test fixture) is used as it is and left running.
+
+Each worker is a Ray actor holding ``threads`` CPUs: it loads the model once (the model cache keeps
+it) and codes one file at a time, so at most one file per actor is in flight and an interrupted
+run has nothing queued behind its last result. An actor that dies (node lost, out of memory) is
+replaced; its file comes back as failed and :func:`neuralcodec.batch.run` retries it once.
+
+Inputs and OUTDIR must be visible under the same paths on every node (a shared file system):
+actors read and write files, only job descriptions and results travel through Ray. Outputs are
+written by the same code as a local run (temp file + rename), so the bytes are the same and a
+killed actor leaves no half output.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from ..batch import Job, JobResult, _init_worker, _memory_models, run_one
+from ..errors import MuzipError
+from ..threads import usable_cores
+
+INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'muzip[ray]'"
+
+
+class Coder:
+    """One Ray actor: a worker process that keeps its model between files."""
+
+    def __init__(self, threads: int, memory_models: list[tuple[str, dict, dict]]) -> None:
+        _init_worker(threads, memory_models)
+
+    def code(self, kind: str, src: str, dst: str, options: dict[str, Any], label: str) -> JobResult:
+        return run_one(kind, src, dst, options, label)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MuzipError(INSTALL_HINT) from None
+    return ray
+
+
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, kind: str, options: dict[str, Any], workers: int | None, threads: int,
+                 address: str | None = None) -> None:
+        ray = self.ray = import_ray()
+        self.kind, self.options, self.threads = kind, options, threads
+        self.started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "logging_level": logging.ERROR}
+            if address:
+                kwargs["address"] = address
+            else:  # room for what was asked, even past the cores (they then share them)
+                kwargs["num_cpus"] = max(usable_cores(), (workers or 1) * threads)
+            try:
+                ray.init(**kwargs)
+            except Exception as exc:  # ConnectionError, a bad address, a version mismatch
+                where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
+                raise MuzipError(f"cannot {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+            self.started = True
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if cpus < threads:
+                raise MuzipError(f"the Ray cluster has {cpus} CPU(s), fewer than --threads {threads}")
+            fit = max(1, math.floor(cpus / threads))
+            self.workers = min(workers, fit) if workers else fit
+            self.remote = ray.remote(Coder).options(num_cpus=threads, max_restarts=0)
+            self.models = _memory_models()
+            self.idle = [self._new_actor() for _ in range(self.workers)]
+        except BaseException:
+            self._shutdown()
+            raise
+        self.slots = self.workers
+        self.inflight: dict[Any, tuple[int, Job, Any]] = {}  # object ref -> (index, job, actor)
+
+    def _new_actor(self) -> Any:
+        return self.remote.remote(self.threads, self.models)
+
+    def submit(self, index: int, job: Job) -> None:
+        actor = self.idle.pop()
+        ref = actor.code.remote(self.kind, str(job.src), str(job.dst), self.options, job.label)
+        self.inflight[ref] = (index, job, actor)
+
+    def wait(self) -> list[tuple[int, JobResult]]:
+        ray = self.ray
+        refs = list(self.inflight)
+        ready, rest = ray.wait(refs, num_returns=1)
+        if rest:  # whatever else has finished meanwhile
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        out = []
+        for ref in ready:
+            i, j, actor = self.inflight.pop(ref)
+            try:
+                r = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the actor died (node lost, killed, out of memory)
+                r = JobResult(j.label, str(j.src), str(j.dst), "failed",
+                              f"Ray worker failed: {type(exc).__name__}: {exc}".splitlines()[0])
+                ray.kill(actor, no_restart=True)
+                actor = self._new_actor()
+            self.idle.append(actor)
+            out.append((i, r))
+        return out
+
+    def close(self, cancel: bool = False) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        ray = self.ray
+        for _, _, actor in getattr(self, "inflight", {}).values():
+            ray.kill(actor, no_restart=True)
+        for actor in getattr(self, "idle", []):
+            ray.kill(actor, no_restart=True)
+        self.inflight, self.idle = {}, []
+        if self.started:
+            ray.shutdown()
+            self.started = False

@@ -1,0 +1,266 @@
+"""Past one machine (issue 11): batch coding on Ray with a results manifest, DDP training with torchrun.
+
+The Ray tests share one local Ray instance (2 CPUs) started once for the module and stopped at its
+end; they are skipped only when Ray is not installed. The torchrun tests launch 2 CPU processes
+with gloo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from conftest import TINY_FREQ, music_like, run_cli
+
+from neuralcodec.batch import AUDIO_EXTS, plan, run
+from neuralcodec.manifest import DEFAULT_NAME, read_entries, sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _library(root: Path, n: int = 6, seconds: float = 0.5) -> list[Path]:
+    files = []
+    for i in range(n):
+        f = root / ("a" if i % 2 else "b") / f"t{i}.wav"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(f, music_like(seconds, seed=i).T, 44100, subtype="PCM_16")
+        files.append(f)
+    return files
+
+
+def _tree(folder: Path, suffix: str = ".mzp") -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(f"*{suffix}"))}
+
+
+@pytest.fixture(scope="module")
+def ray_local():  # type: ignore[no-untyped-def]
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+# -- Ray engine ------------------------------------------------------------------------------------------
+
+
+def test_ray_encode_and_decode_match_local_bytes(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
+    """Acceptance: 6 files on a local Ray (2 actors) give the same bytes as `--jobs 1`; the manifest
+    records each file once, done, with the sha256 of what is on disk; decode matches too."""
+    lib = tmp_path / "lib"
+    _library(lib)
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "local"), "--jobs", "1", "-q"])
+    assert code == 0, err
+    code, out, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "ray"), "--engine", "ray", "--jobs", "2",
+                              "--json"])
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["engine"] == "ray" and summary["jobs"] == 2 and summary["done"] == 6
+    assert "2 Ray actors" in err and f"results in {tmp_path / 'ray' / DEFAULT_NAME}" in err
+    local, remote = _tree(tmp_path / "local"), _tree(tmp_path / "ray")
+    assert len(local) == 6 and remote == local
+    entries = list(read_entries(tmp_path / "ray" / DEFAULT_NAME))
+    assert len(entries) == 6 and {e["status"] for e in entries} == {"done"}
+    for e in entries:
+        assert e["sha256"] == sha256_file(e["output"]) and e["kbps"] > 0 and e["seconds"] > 0
+        assert e["bytes"] == Path(e["output"]).stat().st_size and e["attempt"] == 1
+    assert len({e["worker"] for e in entries}) <= 2  # two actors coded all six: one model load each
+    assert not list((tmp_path / "ray").rglob("*.part"))
+
+    code, _, err = run_cli(["decode", str(tmp_path / "local"), "-o", str(tmp_path / "wl"), "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["decode", str(tmp_path / "ray"), "-o", str(tmp_path / "wr"), "--engine", "ray", "-q"])
+    assert code == 0, err
+    wav_local, wav_ray = _tree(tmp_path / "wl", ".wav"), _tree(tmp_path / "wr", ".wav")
+    assert len(wav_local) == 6 and wav_ray == wav_local
+    assert len(list(read_entries(tmp_path / "wr" / DEFAULT_NAME))) == 6
+
+
+def test_ray_run_killed_after_two_files_resumes_with_the_missing_four(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
+    """Acceptance: a run stopped after 2 files (Ctrl-C as its second result arrives) keeps 2 done lines;
+    the next run codes only the 4 others, and the manifest tells the two runs apart."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    _library(lib)
+    manifest = out / DEFAULT_NAME
+    jobs = plan([lib], out, ".mzp", AUDIO_EXTS)
+    out.mkdir()
+
+    def stop_after_two(r, finished: int, total: int) -> None:  # type: ignore[no-untyped-def]
+        if finished == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run("encode", jobs, {"model": "mdct"}, workers=1, on_result=stop_after_two, engine="ray", manifest=manifest)
+    first = list(read_entries(manifest))
+    assert [e["status"] for e in first] == ["done", "done"]
+    assert len(_tree(out)) == 2
+
+    code, stdout, err = run_cli(["encode", str(lib), "-o", str(out), "--engine", "ray", "--json"])
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (4, 2, 0)
+    skipped = [f for f in summary["files"] if f["status"] == "skipped"]
+    assert {f["src"] for f in skipped} == {e["path"] for e in first}
+    assert all(f["message"].startswith("done in run ") for f in skipped)
+    entries = list(read_entries(manifest))
+    assert len(entries) == 6 and {e["status"] for e in entries} == {"done"}
+    assert len({e["path"] for e in entries}) == 6
+    runs = [e["run"] for e in entries]
+    assert runs[:2] == [first[0]["run"]] * 2 and len(set(runs[2:])) == 1 and runs[2] != runs[0]
+
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "ref"), "-q"])
+    assert code == 0, err
+    assert _tree(out) == _tree(tmp_path / "ref")
+
+
+def test_ray_in_memory_model_reaches_the_actors(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
+    """A model registered in this process (the tests' tiny freq model) is sent to the actors."""
+    lib = tmp_path / "lib"
+    _library(lib, n=2, seconds=0.3)
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "a"), "-m", TINY_FREQ, "-q"])
+    assert code == 0, err
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "b"), "-m", TINY_FREQ, "--engine", "ray", "-q"])
+    assert code == 0, err
+    assert _tree(tmp_path / "b") == _tree(tmp_path / "a") and len(_tree(tmp_path / "a")) == 2
+
+
+# -- the manifest with the local engine ------------------------------------------------------------------
+
+
+def test_local_manifest_retries_a_failed_file_once_then_reports_it(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    _library(lib, n=3, seconds=0.3)
+    bad = lib / "b" / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVE garbage" * 4)
+    manifest = tmp_path / "results.jsonl"
+    code, stdout, err = run_cli(["encode", str(lib), "-o", str(out), "--manifest", str(manifest), "--jobs", "2",
+                                 "--json"])
+    assert code == 1 and "Traceback" not in err
+    assert "1 of 4 files failed" in err and "1 retried" in err and f"{bad}: not a readable audio file" in err
+    summary = json.loads(stdout)
+    assert summary["retried"] == 1 and summary["done"] == 3
+    entries = list(read_entries(manifest))
+    assert [(e["status"], e["attempt"]) for e in entries if e["path"] == str(bad)] == [("retry", 1), ("failed", 2)]
+    assert sorted(e["status"] for e in entries if e["path"] != str(bad)) == ["done"] * 3
+    assert not list(out.rglob("*.part")) and not (out / "b" / "broken.mzp").exists()
+
+    # the next run skips the three done files by the manifest and tries the broken one again
+    code, stdout, _ = run_cli(["encode", str(lib), "-o", str(out), "--manifest", str(manifest), "--json"])
+    summary = json.loads(stdout)
+    assert code == 1 and (summary["skipped"], summary["failed"], summary["done"]) == (3, 1, 0)
+    assert [e["status"] for e in read_entries(manifest)][5:] == ["retry", "failed"]
+
+
+def test_manifest_done_entry_no_longer_holds_when_the_output_changed(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    _library(lib, n=2, seconds=0.3)
+    manifest = tmp_path / "m.jsonl"
+    assert run_cli(["encode", str(lib), "-o", str(out), "--manifest", str(manifest), "-q"])[0] == 0
+    victim = out / "b" / "t0.mzp"
+    victim.unlink()
+    code, stdout, _ = run_cli(["encode", str(lib), "-o", str(out), "--manifest", str(manifest), "--json"])
+    summary = json.loads(stdout)
+    assert code == 0 and (summary["done"], summary["skipped"]) == (1, 1) and victim.exists()
+
+
+def test_stale_temp_files_of_a_killed_worker_are_removed_on_resume(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    _library(lib, n=2, seconds=0.3)
+    (out / "b").mkdir(parents=True)
+    stale = out / "b" / ".t0.mzp.abc123.part"
+    stale.write_bytes(b"half a file")
+    os.utime(stale, (1, 1))
+    assert run_cli(["encode", str(lib), "-o", str(out), "-q"])[0] == 0
+    assert not stale.exists() and (out / "b" / "t0.mzp").exists()
+
+
+def test_bad_scale_options_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = tmp_path / "lib"
+    _library(lib, n=2, seconds=0.3)
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("this is not json\nnor this\n")
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "o1"), "--manifest", str(junk)])
+    assert code == 1 and err.strip() == f"muzip: error: {junk}: line 1 is not a muzip results entry " \
+                                        "(is this a results manifest?)"
+    assert not (tmp_path / "o1").exists()
+    code, _, err = run_cli(["encode", str(lib / "b" / "t0.wav"), "--engine", "ray"])
+    assert code == 2 and "apply to batch runs" in err
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "o2"), "--address", "auto"])
+    assert code == 2 and "--engine ray" in err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "o3"), "--engine", "ray"])
+    assert code == 1 and err.strip() == "muzip: error: --engine ray needs Ray, which is not installed: " \
+                                        "pip install 'muzip[ray]'"
+    assert not (tmp_path / "o3").exists()
+
+
+def test_a_torn_last_line_is_ignored_and_the_next_entry_starts_a_new_line(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    _library(lib, n=2, seconds=0.3)
+    manifest = tmp_path / "m.jsonl"
+    assert run_cli(["encode", str(lib / "a"), "-o", str(out), "--manifest", str(manifest), "-q"])[0] == 0
+    with open(manifest, "a") as fh:
+        fh.write('{"kind": "encode", "path": "/x", "outp')  # killed mid-write
+    assert run_cli(["encode", str(lib / "b"), "-o", str(out), "--manifest", str(manifest), "-q"])[0] == 0
+    entries = list(read_entries(manifest))
+    assert [Path(e["path"]).name for e in entries] == ["t1.wav", "t0.wav"]
+
+
+# -- DDP training ----------------------------------------------------------------------------------------
+
+
+def test_excerpt_ids_are_disjoint_between_ranks_and_match_one_big_batch() -> None:
+    from neuralcodec.train import Dist, excerpt_ids
+
+    for world in (2, 3, 8):
+        seen: list[int] = []
+        for step in range(5):
+            per_rank = [excerpt_ids(step, Dist(r, world), 4) for r in range(world)]
+            seen += [i for ids in per_rank for i in ids]
+            assert sorted(sum(per_rank, [])) == excerpt_ids(step, Dist(0, 1), 4 * world)
+        assert len(seen) == len(set(seen)) == 5 * world * 4
+
+
+def _torchrun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "neuralcodec.train", "--synthetic", "--batch", "2", "--frames", "8", "--val-every", "2",
+           "--excerpt-log", "-q", *args]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_torchrun_two_ranks_gloo_disjoint_excerpts_and_exact_resume(tmp_path: Path) -> None:
+    """Acceptance: `torchrun --nproc-per-node 2 -m neuralcodec.train --synthetic --steps 4` on CPU (gloo):
+    the ranks' excerpt ids are disjoint, rank 0 alone validates and checkpoints, and a run stopped
+    at step 2 (--until 2, as a killed or time-limited job) resumes to the very same weights."""
+    import torch
+
+    _torchrun(tmp_path, "--steps", "4", "--out", "whole")
+    _torchrun(tmp_path, "--steps", "4", "--out", "split", "--until", "2")
+    assert torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["step"] == 2
+    r = _torchrun(tmp_path, "--steps", "4", "--out", "split", "--export", "models")
+    assert r.stderr.count("checkpoint: ") == 1 and r.stderr.count("exported ") == 1  # rank 0 only
+
+    for run_dir in ("whole", "split"):
+        logs = {rank: [json.loads(x) for x in (tmp_path / run_dir / f"excerpts-rank{rank}.jsonl").read_text().splitlines()]
+                for rank in (0, 1)}
+        ids = {rank: [i for rec in recs for i in rec["ids"]] for rank, recs in logs.items()}
+        assert [rec["step"] for rec in logs[0]] == [rec["step"] for rec in logs[1]] == [0, 1, 2, 3]
+        assert not set(ids[0]) & set(ids[1])
+        assert sorted(ids[0] + ids[1]) == list(range(16))
+        hist = [json.loads(x)["step"] for x in (tmp_path / run_dir / "history.jsonl").read_text().splitlines()]
+        assert hist == [2, 4]  # one validation per due step: rank 0's alone
+
+    whole = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+    assert whole["step"] == split["step"] == 4
+    assert whole["state_dict"].keys() == split["state_dict"].keys()
+    assert all(torch.equal(whole["state_dict"][k], split["state_dict"][k]) for k in whole["state_dict"])
+    models = json.loads((tmp_path / "models" / "manifest.json").read_text())["models"]
+    assert len(models) == 1 and models[0]["family"] == "freq"
