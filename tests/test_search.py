@@ -310,6 +310,21 @@ def test_similar_by_row_text_and_json(tmp_path: Path) -> None:
     assert all(got[i]["score"] >= got[i + 1]["score"] for i in range(len(got) - 1))
 
 
+def test_similar_with_the_usearch_backend(tmp_path: Path) -> None:
+    pytest.importorskip("usearch")
+    table = tmp_path / "lib.parquet"
+    _fake_table(table)
+    cache = tmp_path / "lib.usearch"
+    args = ["similar", "--row", "4", "--index", str(table), "-k", "5", "--json"]
+    code, exact, err = run_cli(args + ["--backend", "exact"])
+    assert code == 0, err
+    code, ann, err = run_cli(args + ["--backend", "usearch", "--ann-cache", str(cache)])
+    assert code == 0, err
+    assert cache.is_file()
+    assert json.loads(ann)["backend"] == "usearch"
+    assert json.loads(ann)["results"] == json.loads(exact)["results"]  # 18 vectors: the graph finds them all
+
+
 def test_classify_train_and_predict_on_tables(tmp_path: Path) -> None:
     train, test = tmp_path / "train.parquet", tmp_path / "test.parquet"
     _fake_table(train, seed=0, n_per=10)

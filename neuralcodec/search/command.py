@@ -154,7 +154,8 @@ def embed_command(paths: tuple[str, ...], dst: str, segments: float | None, bitr
     files, _, failed = expand_inputs(paths)
     rows = embed_paths(files, segments=segments, bitrate=bitrate or "16k", model=model, head=head or "auto",
                        failed=failed, quiet=quiet)
-    total = len(files) + sum(1 for p, _ in failed if p not in set(files))
+    named = set(files)
+    total = len(files) + sum(1 for p, _ in failed if p not in named)
     if not rows:
         _report_failures(failed, total)
         raise MuzipError(f"no embeddings written: none of the {total} inputs gave a vector")
@@ -314,7 +315,8 @@ def _gather(data: Sequence[str], segments: float | None, bitrate: str | None, mo
     elif len({s for _, s in spaces}) > 1:
         (a, sa), (b, sb) = next((x, y) for x in spaces for y in spaces if x[1] != y[1])
         raise MuzipError(f"vectors from different models cannot be mixed: {a} is {sa}, {b} is {sb}")
-    total = len(files) + len(tables) + sum(1 for p, _ in failed if p not in set(files))
+    named = set(files)
+    total = len(files) + len(tables) + sum(1 for p, _ in failed if p not in named)
     if not blocks:
         _report_failures(failed, total)
         raise MuzipError(f"no vectors: none of the {total} inputs gave one")
