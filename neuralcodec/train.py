@@ -151,14 +151,6 @@ def synthetic_batches(batch: int, samples: int, seed: int) -> Iterator[torch.Ten
         yield source_batch(source, list(range(step * batch, (step + 1) * batch)))
 
 
-def corpus_batches(manifest: Path, split: str, batch: int, samples: int, seed: int,
-                   augment: bool = True) -> Iterator[torch.Tensor]:
-    """Batches of :class:`CorpusSource` excerpts 0, 1, 2, ... of one split."""
-    source = CorpusSource(manifest, split, samples, seed, augment)
-    for step in range(sys.maxsize):
-        yield source_batch(source, list(range(step * batch, (step + 1) * batch)))
-
-
 def to_mono_views(stereo: torch.Tensor, rng: random.Random) -> torch.Tensor:
     """``[B, 2, T]`` -> ``[B, 1, T]``: mostly mid, sometimes side, as the codec codes M/S."""
     mid = 0.5 * (stereo[:, 0] + stereo[:, 1])
@@ -252,9 +244,14 @@ def _load_state(ckpt: Path, resume: bool, d: Dist) -> dict | None:
     return state
 
 
-def _source(data: Path | None, split: str, samples: int, seed: int, d: Dist, augment: bool = True) -> ExcerptSource:
+def _source(data: Path | None, split: str, samples: int, seed: int, d: Dist, batch: int,
+            augment: bool = True) -> ExcerptSource:
     if data is None:
         return SyntheticSource(samples, seed)
+    from .data.shards import ShardSource, is_shards
+
+    if is_shards(data):  # each rank streams its own shards
+        return ShardSource(data, split, samples, seed, rank=d.rank, world=d.world, batch=batch, augment=augment)
     if d.world == 1:
         return CorpusSource(data, split, samples, seed, augment)
     import torch.distributed as dist
@@ -301,7 +298,7 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
         start, history = int(state["step"]), list(state["history"])
     del state
     samples = cfg.frames * model.hop
-    source = _source(data, "train", samples, cfg.seed, d)
+    source = _source(data, "train", samples, cfg.seed, d, cfg.batch)
     dev = torch.device(device)
     model.to(dev)
     for state_t in opt.state.values():  # a resumed optimizer follows the model to the device
@@ -317,7 +314,8 @@ def run(cfg: TrainConfig, data: Path | None, out_dir: Path, resume: bool = True,
         if data is None:
             val = [next(synthetic_batches(8, samples * 2, 12345))]
         else:
-            val = [next(corpus_batches(data, "validation", 8, samples * 2, 12345, augment=False))]
+            vsource = _source(data, "validation", samples * 2, 12345, Dist(), 8, augment=False)
+            val = [source_batch(vsource, list(range(8)))]
         val_mono = [to_mono_views(v, random.Random(0)).to(dev) for v in val]
         val_steps = (model.config.log2_step_max, 0.0, -2.0, model.config.log2_step_min)
         (out_dir / "train_config.json").write_text(json.dumps(dict(cfg.__dict__, world_size=d.world), indent=1))
@@ -383,6 +381,16 @@ def update_manifest(models_folder: Path, entry: dict) -> Path:
 
 def corpus_summary(manifest: Path) -> dict:
     """What a model card says about its data: packages, split rule, tracks and hours per split."""
+    from .data.shards import is_shards, read_index
+
+    if is_shards(manifest):
+        folder, index = read_index(manifest)
+        out = {"shards": str(folder), "source": index.get("source")}
+        for split in ("train", "validation"):
+            sh = [s for s in index["shards"] if s["split"] == split]
+            out[split] = {"shards": len(sh), "tracks": sum(s["tracks"] for s in sh),
+                          "hours": round(sum(s["seconds"] for s in sh) / 3600, 2)}
+        return out
     m = json.loads(Path(manifest).read_text())
     out: dict = {"manifest": str(manifest), "packages": m.get("packages"), "split_rule": m.get("split_rule")}
     for split in ("train", "validation"):
@@ -444,10 +452,13 @@ def train_command(data: Path | None, family: str, out_dir: Path, steps: int, bat
 
     if data is None and not synthetic:
         raise MuzipError("give a corpus (see `muzip data`) or --synthetic")
-    if data is not None and data.is_dir():
+    from .data.shards import is_shards
+
+    if data is not None and data.is_dir() and not is_shards(data):
         data = data / "manifest.json"
     if data is not None and not data.exists():
-        raise MuzipError(f"{data}: no such corpus manifest (build one with `muzip data`)")
+        raise MuzipError(f"{data}: no such corpus manifest (build one with `muzip data`, or shards with "
+                         f"`python -m neuralcodec.data.shards`)")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MuzipError("--device cuda requested but no CUDA device is available")
     cfg = TrainConfig(model=family, steps=steps, batch=batch, frames=frames, lr=lr, lam=lam, val_every=val_every,

@@ -8,7 +8,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..batch import Job, JobResult, _init_worker, _memory_models, run_one
+from ..batch import Job, JobResult, _init_worker, _memory_models, run_one, set_threads
 
 
 class InlineEngine:
@@ -19,11 +19,9 @@ class InlineEngine:
     slots = 1
 
     def __init__(self, kind: str, options: dict[str, Any], threads: int) -> None:
-        from ..threads import apply_threads
-
         self.kind, self.options, self.threads = kind, options, threads
         self.queue: deque[tuple[int, Job]] = deque()
-        apply_threads(threads)
+        set_threads(threads)
 
     def submit(self, index: int, job: Job) -> None:
         self.queue.append((index, job))

@@ -1,11 +1,12 @@
 """The Ray engine: `muzip encode/decode PATHS... -o OUTDIR --engine ray [--address ADDR]`.
 
-Without an address a local Ray instance is started on this machine (and stopped at the end);
+Without an address a new local Ray instance is started on this machine (and stopped at the end);
 with one, the run joins that cluster (``auto`` on a node of a cluster started with ``ray start``,
 ``HOST:6379``, or ``ray://HOST:10001`` through Ray Client). A Ray instance already initialised in
 this process (a notebook, a test fixture) is used as it is and left running.
 
-Each worker is a Ray actor holding ``threads`` CPUs: it loads the model once (the model cache keeps
+Each worker is a Ray actor holding ``threads`` CPUs (and one GPU with ``--device cuda``; Ray hides
+GPUs from actors that do not ask for one, so ``auto`` runs on CPU): it loads the model once (the model cache keeps
 it) and codes one file at a time, so at most one file per actor is in flight and an interrupted
 run has nothing queued behind its last result. An actor that dies (node lost, out of memory) is
 replaced; its file comes back as failed and :func:`neuralcodec.batch.run` retries it once.
@@ -60,8 +61,9 @@ class RayEngine:
                                       "logging_level": logging.ERROR}
             if address:
                 kwargs["address"] = address
-            else:  # room for what was asked, even past the cores (they then share them)
-                kwargs["num_cpus"] = max(usable_cores(), (workers or 1) * threads)
+            else:  # a new instance, even where `ray start` left one (that takes --address auto)
+                kwargs["address"] = "local"
+                kwargs["num_cpus"] = max(usable_cores(), (workers or 1) * threads)  # room for what was asked
             try:
                 ray.init(**kwargs)
             except Exception as exc:  # ConnectionError, a bad address, a version mismatch
@@ -69,12 +71,18 @@ class RayEngine:
                 raise MuzipError(f"cannot {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
             self.started = True
         try:
-            cpus = int(ray.cluster_resources().get("CPU", 0))
+            res = ray.cluster_resources()
+            cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))
             if cpus < threads:
                 raise MuzipError(f"the Ray cluster has {cpus} CPU(s), fewer than --threads {threads}")
             fit = max(1, math.floor(cpus / threads))
+            use_gpu = str(options.get("device", "")).startswith("cuda")
+            if use_gpu:  # --device cuda: one GPU per actor (Ray hides GPUs from actors that ask for none)
+                if gpus < 1:
+                    raise MuzipError("--device cuda: the Ray cluster has no GPU")
+                fit = min(fit, gpus)
             self.workers = min(workers, fit) if workers else fit
-            self.remote = ray.remote(Coder).options(num_cpus=threads, max_restarts=0)
+            self.remote = ray.remote(Coder).options(num_cpus=threads, num_gpus=1 if use_gpu else 0, max_restarts=0)
             self.models = _memory_models()
             self.idle = [self._new_actor() for _ in range(self.workers)]
         except BaseException:
