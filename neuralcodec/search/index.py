@@ -24,6 +24,8 @@ from ..errors import MuzipError
 BACKENDS = ("auto", "exact", "usearch")
 AUTO_EXACT_LIMIT = 1_000_000  # "auto" stays exact below this many vectors
 CHUNK_ROWS = 65536  # index rows per matmul block (bounds the score buffer: queries x CHUNK_ROWS)
+ANN_EXPANSION = 256  # usearch search breadth (its default, 64, missed too many true neighbours here:
+#                      benchmarks/results/search_speed.json sweeps it)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class VectorIndex:
         self._ann = None
         if backend == "usearch":
             self._ann = self._build_ann(ann_cache)
+            self._ann.expansion_search = ANN_EXPANSION
 
     @classmethod
     def from_table(cls, table, backend: str = "auto", ann_cache: str | os.PathLike[str] | None = None,  # type: ignore[no-untyped-def]
