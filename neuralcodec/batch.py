@@ -319,46 +319,48 @@ def run(kind: str, jobs: list[Job], options: dict[str, Any], force: bool = False
         else:
             todo.append(i)
     n_workers, n_threads, name = workers or 1, threads, engine
-    if record is not None:
-        record.open()
+    # the engine first: a cluster that cannot be reached is refused before anything is written
+    eng = make_engine(engine, kind, options, workers, threads, address) if todo else None
+    cancel = True
     try:
+        if record is not None:
+            record.open()
         for i, r in failed_early:
             if record is not None:
                 record.record(_manifest_entry(kind, jobs[i], r, "failed", 0))
             done(i, r)
-        if todo:
-            eng = make_engine(engine, kind, options, workers, threads, address)
+        if eng is not None:
             n_workers, n_threads, name = eng.workers, eng.threads, eng.name
             attempts = dict.fromkeys(todo, 0)
             queue = list(reversed(todo))  # popped from the end: files go out in plan order
             inflight = 0
-            cancel = True
-            try:
-                while queue or inflight:
-                    while queue and inflight < eng.slots:
-                        i = queue.pop()
-                        attempts[i] += 1
-                        if attempts[i] == 1:
-                            _remove_stale_parts(jobs[i].dst, wall0)
-                        eng.submit(i, jobs[i])
-                        inflight += 1
-                    for i, r in eng.wait():
-                        inflight -= 1
-                        if r.status == "failed" and attempts[i] <= retries:
-                            if record is not None:
-                                record.record(_manifest_entry(kind, jobs[i], r, "retry", attempts[i]))
-                            queue.append(i)
-                            continue
-                        r.attempts = attempts[i]
+            while queue or inflight:
+                while queue and inflight < eng.slots:
+                    i = queue.pop()
+                    attempts[i] += 1
+                    if attempts[i] == 1:
+                        _remove_stale_parts(jobs[i].dst, wall0)
+                    eng.submit(i, jobs[i])
+                    inflight += 1
+                for i, r in eng.wait():
+                    inflight -= 1
+                    if r.status == "failed" and attempts[i] <= retries:
                         if record is not None:
-                            record.record(_manifest_entry(kind, jobs[i], r, r.status, attempts[i]))
-                        done(i, r)
-                cancel = False
-            finally:
-                eng.close(cancel=cancel)
+                            record.record(_manifest_entry(kind, jobs[i], r, "retry", attempts[i]))
+                        queue.append(i)
+                        continue
+                    r.attempts = attempts[i]
+                    if record is not None:
+                        record.record(_manifest_entry(kind, jobs[i], r, r.status, attempts[i]))
+                    done(i, r)
+        cancel = False
     finally:
-        if record is not None:
-            record.close()
+        try:
+            if eng is not None:
+                eng.close(cancel=cancel)
+        finally:
+            if record is not None:
+                record.close()
     out = [r for r in results if r is not None]
     return Summary(out, time.perf_counter() - t0, n_workers, n_threads, name,
                    str(record.path) if record is not None else None)

@@ -213,7 +213,7 @@ def _run_batch(kind: str, paths: tuple[str, ...], dst: str | None, suffix: str, 
         from .manifest import Manifest
 
         Manifest(manifest)  # an unreadable or foreign file: refused before any work
-    if out is not None:
+    if out is not None and engine == "local":  # Ray: workers make the folders, once Ray is reached
         out.mkdir(parents=True, exist_ok=True)
     todo = plan(paths, out, suffix, AUDIO_EXTS if kind == "encode" else MZP_EXTS)
     with _BatchDisplay(kind, len(todo), quiet) as display:

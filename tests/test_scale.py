@@ -198,6 +198,24 @@ def test_bad_scale_options_are_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     assert not (tmp_path / "o3").exists()
 
 
+def test_unreachable_ray_address_is_one_line_and_writes_nothing(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    import socket
+
+    lib = tmp_path / "lib"
+    _library(lib, n=2, seconds=0.3)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # not the module's test instance
+    code, _, err = run_cli(["encode", str(lib), "-o", str(tmp_path / "out"), "--engine", "ray", "--address",
+                            f"127.0.0.1:{port}"])
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"muzip: error: cannot reach the Ray cluster at 127.0.0.1:{port}: ")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_torn_last_line_is_ignored_and_the_next_entry_starts_a_new_line(tmp_path: Path) -> None:
     lib, out = tmp_path / "lib", tmp_path / "out"
     _library(lib, n=2, seconds=0.3)

@@ -40,6 +40,22 @@ class Coder:
         return run_one(kind, src, dst, options, label)
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that accepts no connection is refused at once: Ray itself
+    would retry it for minutes. ``auto`` and other forms are left to Ray."""
+    import socket
+
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise MuzipError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+                         f"(is `ray start --head` running there?)") from None
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -60,6 +76,7 @@ class RayEngine:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": logging.ERROR}
             if address:
+                check_reachable(address)
                 kwargs["address"] = address
             else:  # a new instance, even where `ray start` left one (that takes --address auto)
                 kwargs["address"] = "local"
