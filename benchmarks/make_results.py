@@ -283,9 +283,30 @@ def write_model_cards(manifest: Path) -> Path:
             L.append(f"- notes: {m['notes']}")
         L += validation_table(m.get("validation"))
         L.append("")
+    for h in man.get("heads", []):
+        L += head_card(h)
     out = manifest.parent / "README.md"
     out.write_text("\n".join(L) + "\n")
     return out
+
+
+def head_card(h: dict) -> list[str]:
+    """An embedding head's card: what it reads, how it was fitted, and its ablation."""
+    L = [f"## {h['id']} (embedding head for {h['base']})", "",
+         f"- file `{h['file']}`, {h['bytes'] / 1e6:.2f} MB (numpy .npz, no pickle), sha256 `{h['sha256']}`",
+         f"- reads the {h['pooling']} pooled envelope statistics of `{h['base']}` files; outputs {h['dim']}-d unit vectors",
+         f"- objective: {h['objective']}",
+         f"- data: {h['data']}; {h['steps']} steps (kept: step {h['best_step']}), {h['train_wall_s'] / 60:.1f} min on "
+         f"{h['hardware']}",
+         f"- reproduce: `{h['reproduce']}`", "",
+         "Ablation (10 s windows at 16k; cross-rate: an 8k or 6k window finds its own 64k coding):", "",
+         "| clips | vectors | segment->track recall@1 | mAP@10 | 8k->64k recall@1 | 6k->64k recall@1 |",
+         "|---|---|---:|---:|---:|---:|"]
+    for group, rows in h["ablation"].items():
+        for name, r in rows.items():
+            L.append(f"| {group.replace('_', ' ')} | {name.replace('_', ' ')} | {r['recall_at_1']:.3f} | "
+                     f"{r['map_at_10']:.3f} | {r['cross_8k_64k_recall_at_1']:.3f} | {r['cross_6k_64k_recall_at_1']:.3f} |")
+    return L + [""]
 
 
 def headline(data: dict, rungs: list[float]) -> str:

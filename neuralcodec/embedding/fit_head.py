@@ -164,6 +164,20 @@ def train(f: dict[str, np.ndarray], train_rows: np.ndarray, val_rows: np.ndarray
     return mean, scale, best[1], best[2], history
 
 
+def register(manifest: Path, path: Path, sha: str, meta: dict, report: dict) -> None:
+    """Put the head in the manifest's ``heads`` list (replacing the previous head of its base)."""
+    man = json.loads(manifest.read_text()) if manifest.exists() else {"format": 1, "models": []}
+    entry = {"id": f"head-{sha[:8]}", "base": meta["base"], "file": path.name, "sha256": sha,
+             "bytes": path.stat().st_size, "pooling": meta["pooling"], "dim": meta["dim"],
+             "objective": meta["objective"], "data": meta["data"], "steps": meta["steps"],
+             "best_step": meta["best_step"], "train_wall_s": report["train_s"],
+             "hardware": f"CPU ({report['threads']} threads, no GPU)", "ablation": report["ablation"],
+             "reproduce": "python -m neuralcodec.embedding.fit_head data/corpus --steps 3000 --threads 2 --out models "
+                          "--report benchmarks/results/embed_head_fit.json"}
+    man["heads"] = [h for h in man.get("heads", []) if h.get("base") != meta["base"]] + [entry]
+    manifest.write_text(json.dumps(man, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", type=Path)
@@ -216,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         path.write_bytes(blob)
         report["file"] = str(path)
         report["sha256"] = sha
-        print(f"wrote {path}")
+        register(args.out / "manifest.json", path, sha, meta, report)
+        print(f"wrote {path} and its entry in {args.out / 'manifest.json'}")
     if args.report is not None:
         args.report.write_text(json.dumps(report, indent=1) + "\n")
 
