@@ -13,7 +13,8 @@ Measures, on this machine:
 The vector size is the one `muzip embed` gives now (an embedding of a 2 s synthetic clip), unless
 --dim is given. Results go to benchmarks/results/search_speed.json.
 
-    python benchmarks/search_speed.py --threads 1 [--usearch]
+    python benchmarks/search_speed.py --threads 1 --usearch      # -> results/search_speed.json (run with no head: --dim 436)
+    python benchmarks/search_speed.py --threads 1 -o benchmarks/results/search_speed_128.json  # the shipped head's size
 """
 
 from __future__ import annotations
