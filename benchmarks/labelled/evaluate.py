@@ -8,6 +8,8 @@ Reads ``DATA/manifest.csv`` (written by render.py). Feature sets, one vector per
   the stats-v1 pooling of the integers the codec would write at that rate;
 - ``muzip stats + head 16k``: the same with the shipped projection head (only when one is
   installed for the model: ``head="auto"`` returns a space naming a head);
+- ``muzip frames mean 16k``: the plain time average of the same frames (24 band levels), the
+  pooling issue 9 started from;
 - ``mfcc20``: 20 MFCCs (128 mel bands, DCT-II) mean + std over 2048/512 Hann frames [40];
 - ``logmel64``: 64-band log-mel (dB) mean + std over the same frames [128].
 
@@ -115,6 +117,13 @@ def muzip(x: np.ndarray, bitrate: str, head: str) -> np.ndarray:
     return rows[0].vector
 
 
+def frames_mean(x: np.ndarray) -> np.ndarray:
+    """The plain time average of the 16k mid-envelope frames (the issue's first measurement) [24]."""
+    from neuralcodec.embedding.latents import analysis_frames
+
+    return analysis_frames(x[None].astype(np.float32), SR, 16.0).mean(axis=0)
+
+
 def muzip_space(head: str) -> str:
     """The embedding space ``embed_audio(..., head=head)`` writes to (names the model and head)."""
     from neuralcodec.embedding.embed import space_of
@@ -133,6 +142,7 @@ FEATURES = {
     "muzip stats 16k": lambda x: muzip(x, "16k", "none"),
     "muzip stats + head 16k": lambda x: muzip(x, "16k", "auto"),
     "muzip stats 8k": lambda x: muzip(x, "8k", "none"),
+    "muzip frames mean 16k": frames_mean,
     "mfcc20 mean+std": mfcc20,
     "logmel64 mean+std": logmel64,
 }
@@ -172,6 +182,10 @@ def _one(job: tuple[str, str]) -> tuple[str, np.ndarray, float]:
 
 def space(name: str) -> str:
     """What a cached feature must match: the embedding space for muzip rows, else the name."""
+    if name.startswith("muzip frames"):
+        from neuralcodec.models.registry import resolve
+
+        return f"{resolve('mdct').model_id}/mean-of-frames"
     if name.startswith("muzip"):
         return muzip_space("auto" if "head" in name else "none")
     return name
