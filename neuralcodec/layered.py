@@ -28,7 +28,6 @@ from .transform.codec import (
     Analyzer,
     Synthesizer,
     packet_envelope,
-    quantize_coefficients,
     reconstruct,
 )
 from .transform.family import D_MAX, D_MIN, FAMILY, MAJOR, SAMPLE_RATE  # noqa: F401  (re-exported)
@@ -38,9 +37,9 @@ from .transform.packet import (
     LayerParams,
     PacketInts,
     decode_packet,
-    encode_packet,
     estimate_bits,
 )
+from .transform.plan import PacketPlan
 from .transform.tables import TableSet
 
 CHUNK_FRAMES = 256  # ~6 s per packet
@@ -102,7 +101,7 @@ class TransformEncoder:
         # an hour of stereo is 318 M coefficients: kept as float16 (x 2**10, clear of subnormals;
         # relative precision 2**-11 = -66 dB, far below the quantization noise at 64 kbit/s)
         self.an = Analyzer(channels, np.float16, COEF_SCALE)
-        self._shapes: dict[tuple[int, int, int], PacketInts] = {}
+        self._plans: dict[tuple[int, int, int, bool], PacketPlan] = {}
 
     @property
     def received(self) -> int:
@@ -136,17 +135,17 @@ class TransformEncoder:
             # the search estimates on ESTIMATE_FRAMES contiguous frames of up to 24 spread packets;
             # the measured sizes below correct what the sample misses
             picks = np.unique(np.linspace(0, n_pk - 1, min(n_pk, MAX_ESTIMATE_PACKETS)).round().astype(int))
-            sample = [self._ints(p, params(0), ESTIMATE_FRAMES) for p in picks]
-            frames = sum(s.types.size for s in sample)
+            # each estimate is what estimate_bits gives on the packet's integers at e (PacketPlan:
+            # the same numbers, with the work that does not depend on e done once per packet)
+            sample = [self._plan(p, base, ESTIMATE_FRAMES, keep=True) for p in picks]
+            frames = sum(s.shape.types.size for s in sample)
             cache: dict[int, float] = {}
 
             def est(dd: int) -> float:
                 if dd not in cache:
                     bits = 0.0
-                    for p, s in zip(picks, sample, strict=True):
-                        a = p * CHUNK_FRAMES
-                        ints = quantize_coefficients(s, self._coefs(a, a + s.types.size), params(dd))
-                        bits += sum(estimate_bits(ints, params(dd), self.tables).values())
+                    for s in sample:
+                        bits += sum(s.bits(dd // 2, dd % 2).values())
                     cache[dd] = bits * types.size / frames + 32.0 * n_pk  # + range-coder flush words
                 return cache[dd]
 
@@ -159,7 +158,7 @@ class TransformEncoder:
 
             def est_full(dd: int) -> float:
                 if dd not in full:
-                    full[dd] = sum(sum(estimate_bits(self._ints(k, params(dd)), params(dd), self.tables).values())
+                    full[dd] = sum(sum(self._plan(k, base).bits(dd // 2, dd % 2).values())
                                    for k in range(n_pk)) + 32.0 * n_pk
                 return full[dd]
 
@@ -180,7 +179,7 @@ class TransformEncoder:
         p = params(d)
         payloads, parts = [], {}
         for k in range(n_pk):
-            payload, bits = encode_packet(self._ints(k, p), p, self.tables, with_bits=True)
+            payload, bits = self._plan(k, base).encode(p.d, p.half, with_bits=True)
             payloads.append(payload)
             for name, v in bits.items():
                 parts[name] = parts.get(name, 0.0) + v
@@ -200,15 +199,18 @@ class TransformEncoder:
             out.append(packet_envelope(self.types[a:b], self._coefs(a, b), m))
         return out
 
-    def _ints(self, pk: int, p: LayerParams, frames: int = CHUNK_FRAMES) -> PacketInts:
-        """Packet ``pk``'s integers (its first ``frames`` frames: a sample for the rate search)."""
+    def _plan(self, pk: int, p: LayerParams, frames: int = CHUNK_FRAMES, keep: bool = False) -> PacketPlan:
+        """Packet ``pk``'s :class:`PacketPlan` (its first ``frames`` frames: a sample for the rate
+        search). Full packets' plans are cached (they are small: the per-bin arrays are not kept)."""
         a = pk * CHUNK_FRAMES
         b = min(self.types.size, (pk + 1) * CHUNK_FRAMES, a + frames)
-        key = (pk, p.m, b)
-        coefs = self._coefs(a, b)
-        if key not in self._shapes:  # the envelope does not depend on D: analyse once per packet
-            self._shapes[key] = packet_envelope(self.types[a:b], coefs, p.m)
-        return quantize_coefficients(self._shapes[key], coefs, p)
+        key = (pk, p.m, b, keep)
+        if key in self._plans:
+            return self._plans[key]
+        plan = PacketPlan(packet_envelope(self.types[a:b], self._coefs(a, b), p.m), self.coefs[:, a:b],
+                          1.0 / COEF_SCALE, p.m, p.alpha16, p.env_kind, p.coef_kind, self.tables, keep=keep)
+        self._plans[key] = plan
+        return plan
 
     def _coefs(self, a: int, b: int) -> np.ndarray:
         return self.coefs[:, a:b].astype(np.float32) * np.float32(1.0 / COEF_SCALE)

@@ -1,0 +1,179 @@
+"""The encoder's view of one packet while rate control looks for the step offset: a faster path to
+exactly what :func:`codec.quantize_coefficients` + :func:`packet.estimate_bits` / :func:`packet.encode_packet`
+give, for any ``(d, half)``.
+
+What does not depend on ``d`` is computed once per packet (frame types, envelope residuals and their
+rows and cost, the per-bin levels and step-index base); each estimate then quantizes and builds the
+contexts of the coded bins only, all frames at once (the encoder knows every integer; only the
+decoder goes frame by frame). Every number is produced by the same operations on the same values as
+the reference path, in the same order where floats are summed, so the estimates (and therefore rate
+control's choices) and the coded bytes are bit-identical; ``tests/test_transform_plan.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from .allocation import _TILT_BIN, G_MIN, steps
+from .bands import N_BANDS
+from .coefficients import MAX_MAG, ROUND, from_buckets, to_buckets
+from .contexts import (
+    ENV_R,
+    N_CUR_NBR,
+    N_PREV_NBR,
+    coef_context,
+    env_residuals,
+    env_rows,
+    prev_class,
+)
+from .envelope import (
+    CUTOFF_UNIT,
+    PROFILE_LEVELS,
+    PROFILE_STEP,
+    active_bands,
+    coefficient_levels,
+    silent_mask,
+)
+from .mdct import SHORT, SHORT_BLOCKS
+from .packet import N_CUTOFFS, PacketInts, _rows
+from .tables import TableSet, row_bits
+
+_M = constriction.stream.model
+_NEVER = np.iinfo(np.int32).min  # g + d of bins that are never coded (silent bands, above the cutoff)
+_NEVER16 = np.iinfo(np.int16).min
+_CHUNK = 1 << 16  # symbols per range-coder call (bounds the float64 rows handed to the coder)
+
+
+class PacketPlan:
+    """One packet's D-independent work, from its envelope integers (``shape``, as
+    :func:`codec.packet_envelope` gives) and its coefficients ``coefs [ch, n, N]`` (any float dtype;
+    they are taken as ``coefs.astype(float32) * scale``, as :class:`layered.TransformEncoder` does).
+
+    ``keep``: also cache the per-bin arrays (levels, step bases) across estimates (for packets that
+    are estimated many times: rate control's sample); otherwise they are rebuilt on each call.
+    """
+
+    def __init__(self, shape: PacketInts, coefs: np.ndarray, scale: float, m: int, alpha16: int,
+                 env_kind: str, coef_kind: str, tables: TableSet, keep: bool = False) -> None:
+        self.shape, self.coefs, self.scale = shape, coefs, np.float32(scale)
+        self.m, self.alpha16, self.tables, self.keep = m, alpha16, tables, keep
+        self.env_kind, self.coef_kind = env_kind, coef_kind
+        types = shape.types
+        n = types.shape[0]
+        self.nb = active_bands(shape.cutoff)
+        self.n_short = int((types == SHORT).sum())
+        self.same = np.concatenate([[False], types[1:] == types[:-1]])
+        self.types_bits = float(row_bits(tables.types()[None].repeat(types.size, 0), types).sum() + np.log2(N_CUTOFFS))
+        env_cost = tables.cost(f"env_{env_kind}_m{m}")
+        intra = np.zeros(n, dtype=np.int64)
+        intra[0] = 1
+        self.env: list[tuple[np.ndarray, np.ndarray, float]] = []  # per channel: residuals, rows, bits
+        for c in range(shape.env.shape[0]):
+            env = shape.env[c]
+            r = env_residuals(env, m, None)
+            if np.abs(r).max(initial=0) > ENV_R:
+                raise ValueError("envelope residual out of range")
+            er = np.stack([env_rows(intra, b, r[:, b - 1] if b else None, types, m * env[:, b - 1] if b else None)
+                           for b in range(N_BANDS)], axis=1)
+            self.env.append((r, er, float(env_cost[er[:, : self.nb], r[:, : self.nb] + ENV_R].sum())))
+        self._bins: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _bin_arrays(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Channel c's step-index base ``s - d`` and ``g + d`` per bin (``_NEVER`` where nothing is coded)."""
+        if c in self._bins:
+            return self._bins[c]
+        sh = self.shape
+        levels = coefficient_levels(sh.env[c], sh.prof[c], sh.types, self.m).astype(np.int32)
+        base = _TILT_BIN[None, :] + (self.alpha16 * levels) // 16  # step_indices(levels, 0, alpha16)
+        gd = levels - base
+        gd[silent_mask(sh.env[c], self.m, sh.cutoff)] = _NEVER
+        if self.keep:  # int16 where it fits (levels are a few hundred at most): half the memory
+            if np.abs(base).max(initial=0) < _NEVER16 and (gd[gd != _NEVER] > _NEVER16).all():
+                base, gd = base.astype(np.int16), np.where(gd == _NEVER, _NEVER16, gd).astype(np.int16)
+            self._bins[c] = (base, gd)
+        return base, gd
+
+    def _channel(self, c: int, d: int, half: int) -> tuple:
+        """The coded bins of channel c at ``(d, half)`` (flat indices into ``[n, N]``, in frame-major
+        order as a boolean mask gives them): positions, values, magnitudes, buckets and rows."""
+        base, gd = self._bin_arrays(c)
+        n, n_bins = base.shape
+        base, gd = base.reshape(-1), gd.reshape(-1)
+        f = np.flatnonzero(gd >= G_MIN + d)
+        t_idx = f // n_bins
+        k_idx = f - t_idx * n_bins
+        x = self.coefs[c].reshape(-1)[f].astype(np.float32) * self.scale
+        st = base[f] + np.int32(d)
+        q = np.floor(np.abs(x) / steps(st, half) + ROUND)  # coefficients.quantize, magnitude
+        mag = np.minimum(q, MAX_MAG).astype(np.int64)
+        bucket, nbits, extra = to_buckets(mag)
+        w = n_bins + 2
+        lp = np.zeros((n + 1) * w, np.int32)  # [n + 1, N + 2]: row 0 no previous frame; a column each side
+        pos = t_idx * w + k_idx + (w + 1)
+        lp[pos] = from_buckets(bucket)
+        parity = k_idx % 2
+        cur = np.where(parity == 1, np.minimum(lp[pos - 1] + lp[pos + 1], N_CUR_NBR - 1), 0)
+        lp2 = lp.reshape(n + 1, w)
+        lp2[:, 0], lp2[:, -1] = lp2[:, 2], lp2[:, -3]  # the previous frame's edges: mirrored
+        same = self.same[t_idx]
+        st_prev = base[f - n_bins] + np.int32(d)  # frame 0 wraps around: masked by `same`
+        prev = np.where(same, prev_class(lp[pos - w], st_prev, st, True), 0)
+        pnb = np.minimum(np.maximum(lp[pos - w - 1], lp[pos - w + 1]), N_PREV_NBR - 1)
+        prev_nbr = np.where(same, pnb, 0)
+        g = gd[f] - np.int32(d)
+        rows = coef_context(self.shape.types[t_idx], g, prev, prev_nbr, cur, parity)
+        return t_idx, k_idx, x, mag, bucket, nbits, extra, rows
+
+    def bits(self, d: int, half: int) -> dict[str, float]:
+        """:func:`packet.estimate_bits` of the packet's integers at ``(d, half)``, bit for bit."""
+        out = {"types": self.types_bits, "envelope": 0.0, "coefficients": 0.0, "signs and extra bits": 0.0}
+        coef_cost = self.tables.cost(f"coef_{self.coef_kind}")
+        for c in range(len(self.env)):
+            _t, _k, _x, mag, bucket, nbits, _extra, rows = self._channel(c, d, half)
+            out["envelope"] += self.env[c][2]
+            out["envelope"] += 3.0 * SHORT_BLOCKS * self.n_short
+            out["coefficients"] += float(coef_cost[rows, bucket].sum())
+            out["signs and extra bits"] += float(nbits.sum() + np.count_nonzero(mag))
+        return out
+
+    def encode(self, d: int, half: int, with_bits: bool = False) -> bytes | tuple[bytes, dict[str, float]]:
+        """:func:`packet.encode_packet` of the packet's integers at ``(d, half)``, byte for byte (the
+        same symbols in the same order; calls to the range coder are merged, which changes no bit)."""
+        tables, sh = self.tables, self.shape
+        env_tab = tables.probs(f"env_{self.env_kind}_m{self.m}")
+        coef_tab = tables.probs(f"coef_{self.coef_kind}")
+        coef_cost = tables.cost(f"coef_{self.coef_kind}")
+        out = {"types": self.types_bits, "envelope": 0.0, "coefficients": 0.0, "signs and extra bits": 0.0}
+        enc = constriction.stream.queue.RangeEncoder()
+        cat = _M.Categorical(perfect=False)
+        types = sh.types.astype(np.int32)
+        enc.encode(types, cat, _rows(np.repeat(tables.types()[None], types.size, 0)))
+        enc.encode(np.array([sh.cutoff // CUTOFF_UNIT], np.int32), _M.Uniform(N_CUTOFFS))
+        short = sh.types == SHORT
+        nb = self.nb
+        for c, (r, er, env_bits) in enumerate(self.env):
+            if nb:
+                enc.encode((r[:, :nb] + ENV_R).T.reshape(-1).astype(np.int32), cat,
+                           _rows(env_tab[er[:, :nb].T.reshape(-1)]))
+            if short.any():
+                enc.encode((-sh.prof[c][short] // PROFILE_STEP).reshape(-1).astype(np.int32),
+                           _M.Uniform(PROFILE_LEVELS))
+            t_idx, k_idx, x, mag, bucket, nbits, extra, rows = self._channel(c, d, half)
+            order = np.argsort(2 * t_idx + k_idx % 2, kind="stable")  # frame by frame, even bins then odd
+            sym, rw = bucket[order].astype(np.int32), rows[order]
+            for a in range(0, sym.size, _CHUNK):
+                enc.encode(sym[a : a + _CHUNK], cat, coef_tab[rw[a : a + _CHUNK]])
+            big = nbits > 0
+            if big.any():
+                enc.encode(extra[big].astype(np.int32), _M.Uniform(), (1 << nbits[big]).astype(np.int32))
+            nz = mag != 0
+            if nz.any():
+                enc.encode((x[nz] < 0).astype(np.int32), _M.Uniform(2))
+            if with_bits:
+                out["envelope"] += env_bits
+                out["envelope"] += 3.0 * SHORT_BLOCKS * self.n_short
+                out["coefficients"] += float(coef_cost[rows, bucket].sum())
+                out["signs and extra bits"] += float(nbits.sum() + np.count_nonzero(mag))
+        data = enc.get_compressed().astype("<u4").tobytes()
+        return (data, out) if with_bits else data
