@@ -9,6 +9,7 @@ given :class:`LayerParams`. Decoder: :func:`reconstruct` (dequantize + noise fil
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import mdct as M
 from .allocation import steps
@@ -46,14 +47,13 @@ def _transients(hp: np.ndarray, first: int, count: int, offset: int) -> np.ndarr
     window[a - lo : a - lo + part.size] = part
     e = np.square(window).reshape(-1, seg).mean(axis=1) + 1e-10
     ratio = 10 ** (TRANSIENT_DB / 10)
-    types = np.zeros(count, dtype=np.int64)
-    for k in range(count):
-        hist = e[k * 8 : k * 8 + 8]
-        cur = e[k * 8 + 8 : k * 8 + 16]
-        run = np.maximum.accumulate(np.concatenate([hist, cur]))[7:-1]
-        if cur.max() > 1e-7 and (cur > ratio * np.maximum(run, hist.mean())).any():
-            types[k] = M.SHORT
-    return types
+    # all frames at once; frame k: hist = sub-blocks 8k..8k+7, cur = the next 8, run[j] = the maximum
+    # of hist and cur[:j] (maxima are exact, and a row's mean sums its 8 values as np.mean of 8 does)
+    blk = e[: (count + 1) * 8].reshape(count + 1, 8)
+    hist, cur = blk[:-1], blk[1:]
+    run = np.maximum.accumulate(np.concatenate([hist, cur], axis=1), axis=1)[:, 7:-1]
+    loud = (cur > ratio * np.maximum(run, hist.mean(axis=1, keepdims=True))).any(axis=1)
+    return np.where((cur.max(axis=1) > 1e-7) & loud, M.SHORT, 0).astype(np.int64)
 
 
 class Analyzer:
@@ -115,8 +115,8 @@ class Analyzer:
         for c in range(self.channels):
             x = self.buf[c]
             pad = max(0, -int(idx.min()))
-            xp = np.concatenate([np.zeros(pad), x])
-            blocks = np.stack([xp[i + pad : i + pad + 2 * HOP] for i in idx])
+            xp = np.concatenate([np.zeros(pad), x]) if pad else x
+            blocks = sliding_window_view(xp, 2 * HOP)[idx + pad]  # [frames, 2N] (a copy)
             out[c] = M.analyze_frames(blocks, types, left, right, self.win) * self.scale
         self.coefs.append(out)
         self.prev_type = int(types[-1])

@@ -84,7 +84,7 @@ def silent_index(m: int) -> int:
 
 def coefficient_levels(env: np.ndarray, profiles: np.ndarray, types: np.ndarray, m: int) -> np.ndarray:
     """Integer level per coefficient ``[F, N]``: ``m * E_b`` plus the sub-block profile in short frames."""
-    lev = (m * env)[:, BAND_OF_BIN]
+    lev = (m * env).take(BAND_OF_BIN, axis=1)  # C order (indexing [:, BAND_OF_BIN] gives Fortran order)
     short = types == SHORT
     if short.any():
         n = lev.shape[1]
@@ -94,7 +94,7 @@ def coefficient_levels(env: np.ndarray, profiles: np.ndarray, types: np.ndarray,
 
 def silent_mask(env: np.ndarray, m: int, cutoff: int) -> np.ndarray:
     """Per coefficient: its band is silent or it lies above the cutoff (nothing coded or filled)."""
-    mask = (env <= silent_index(m))[:, BAND_OF_BIN]
+    mask = (env <= silent_index(m)).take(BAND_OF_BIN, axis=1)
     mask[:, cutoff:] = True
     return mask
 

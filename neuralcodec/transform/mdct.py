@@ -31,11 +31,13 @@ def dct4(u: np.ndarray) -> np.ndarray:
         _TWIDDLE[m] = np.exp(-1j * np.pi * (np.arange(m // 2) + 1 / 8) / m)
     tw = _TWIDDLE[m]
     z = (u[..., 0::2] + 1j * u[..., ::-1][..., 0::2]) * tw
-    z = np.fft.fft(z, axis=-1) * tw
+    z = np.fft.fft(z, axis=-1)
+    z *= tw
     out = np.empty(u.shape, dtype=np.float64)
-    out[..., 0::2] = z.real
-    out[..., 1::2] = -z.imag[..., ::-1]
-    return out * np.sqrt(2.0 / m)
+    s = np.sqrt(2.0 / m)
+    np.multiply(z.real, s, out=out[..., 0::2])
+    np.multiply(np.negative(z.imag[..., ::-1]), s, out=out[..., 1::2])  # the same products, no extra pass
+    return out
 
 
 def mdct(blocks: np.ndarray) -> np.ndarray:
@@ -43,11 +45,14 @@ def mdct(blocks: np.ndarray) -> np.ndarray:
 
     X[k] = sqrt(2/m) sum_n x[n] cos(pi/m (n + 1/2 + m/2)(k + 1/2)): fold 2m -> m, then DCT-IV.
     """
-    x = blocks.astype(np.float64)
+    x = np.asarray(blocks, dtype=np.float64)
     m = x.shape[-1] // 2
     q = m // 2
     a, b, c, d = x[..., :q], x[..., q:m], x[..., m : m + q], x[..., m + q :]
-    return dct4(np.concatenate([-c[..., ::-1] - d, a - b[..., ::-1]], axis=-1))
+    u = np.empty(x.shape[:-1] + (m,))
+    np.subtract(np.negative(c[..., ::-1]), d, out=u[..., :q])
+    np.subtract(a, b[..., ::-1], out=u[..., q:])
+    return dct4(u)
 
 
 def imdct(coefs: np.ndarray) -> np.ndarray:

@@ -15,18 +15,10 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from .allocation import _TILT_BIN, G_MIN, steps
+from .allocation import _TILT_BIN, G_MAX, G_MIN, steps
 from .bands import N_BANDS
-from .coefficients import MAX_MAG, ROUND, from_buckets, to_buckets
-from .contexts import (
-    ENV_R,
-    N_CUR_NBR,
-    N_PREV_NBR,
-    coef_context,
-    env_residuals,
-    env_rows,
-    prev_class,
-)
+from .coefficients import MAX_MAG, N_BUCKETS, ROUND, from_buckets, to_buckets
+from .contexts import _LQ, ENV_R, N_CUR_NBR, N_G, N_PREV, N_PREV_NBR, env_residuals, env_rows
 from .envelope import (
     CUTOFF_UNIT,
     PROFILE_LEVELS,
@@ -42,7 +34,11 @@ from .tables import TableSet, row_bits
 _M = constriction.stream.model
 _NEVER = np.iinfo(np.int32).min  # g + d of bins that are never coded (silent bands, above the cutoff)
 _NEVER16 = np.iinfo(np.int16).min
-_CHUNK = 1 << 16  # symbols per range-coder call (bounds the float64 rows handed to the coder)
+_LQ_BUCKET = _LQ[np.maximum(from_buckets(np.arange(N_BUCKETS)), 1) - 1].astype(np.int32)  # per bucket's lower edge
+# symbols per range-coder call: bounds the float64 rows gathered for the coder (about 1 MB: reused
+# memory, in cache; any split of a stream into calls gives the same bytes)
+_CHUNK = 1 << 12
+_ENV_CHUNK = 1 << 9
 
 
 class PacketPlan:
@@ -63,7 +59,8 @@ class PacketPlan:
         n = types.shape[0]
         self.nb = active_bands(shape.cutoff)
         self.n_short = int((types == SHORT).sum())
-        self.same = np.concatenate([[False], types[1:] == types[:-1]])
+        self.same = np.concatenate([[False], types[1:] == types[:-1]]).astype(np.int32)
+        self.short = (types == SHORT).astype(np.int32)
         self.types_bits = float(row_bits(tables.types()[None].repeat(types.size, 0), types).sum() + np.log2(N_CUTOFFS))
         env_cost = tables.cost(f"env_{env_kind}_m{m}")
         intra = np.zeros(n, dtype=np.int64)
@@ -89,7 +86,7 @@ class PacketPlan:
         gd = levels - base
         gd[silent_mask(sh.env[c], self.m, sh.cutoff)] = _NEVER
         if self.keep:  # int16 where it fits (levels are a few hundred at most): half the memory
-            if np.abs(base).max(initial=0) < _NEVER16 and (gd[gd != _NEVER] > _NEVER16).all():
+            if np.abs(base).max(initial=0) < -_NEVER16 and (gd[gd != _NEVER] > _NEVER16).all():
                 base, gd = base.astype(np.int16), np.where(gd == _NEVER, _NEVER16, gd).astype(np.int16)
             self._bins[c] = (base, gd)
         return base, gd
@@ -104,25 +101,30 @@ class PacketPlan:
         t_idx = f // n_bins
         k_idx = f - t_idx * n_bins
         x = self.coefs[c].reshape(-1)[f].astype(np.float32) * self.scale
-        st = base[f] + np.int32(d)
+        bf = base[f]
+        st = bf + np.int32(d)
         q = np.floor(np.abs(x) / steps(st, half) + ROUND)  # coefficients.quantize, magnitude
         mag = np.minimum(q, MAX_MAG).astype(np.int64)
         bucket, nbits, extra = to_buckets(mag)
+        # contexts (contexts.py's rules on the coded bins; identical integers): bins that are not
+        # coded are zero, and a bucket stands for its magnitude's lower edge where only clamped
+        # sums and maxima of it matter (buckets below N_DIRECT are the magnitude itself; above, both
+        # are >= N_DIRECT); the previous frame's class reads the edge's log from a 32-entry table
         w = n_bins + 2
-        lp = np.zeros((n + 1) * w, np.int32)  # [n + 1, N + 2]: row 0 no previous frame; a column each side
+        lp = np.zeros((n + 1) * w, np.int8)  # [n + 1, N + 2] buckets: row 0 no previous frame; a column each side
         pos = t_idx * w + k_idx + (w + 1)
-        lp[pos] = from_buckets(bucket)
-        parity = k_idx % 2
-        cur = np.where(parity == 1, np.minimum(lp[pos - 1] + lp[pos + 1], N_CUR_NBR - 1), 0)
+        lp[pos] = bucket
+        parity = k_idx & 1
+        cur = np.minimum(lp[pos - 1] + lp[pos + 1], N_CUR_NBR - 1) * parity  # even bins: 0
         lp2 = lp.reshape(n + 1, w)
         lp2[:, 0], lp2[:, -1] = lp2[:, 2], lp2[:, -3]  # the previous frame's edges: mirrored
         same = self.same[t_idx]
-        st_prev = base[f - n_bins] + np.int32(d)  # frame 0 wraps around: masked by `same`
-        prev = np.where(same, prev_class(lp[pos - w], st_prev, st, True), 0)
-        pnb = np.minimum(np.maximum(lp[pos - w - 1], lp[pos - w + 1]), N_PREV_NBR - 1)
-        prev_nbr = np.where(same, pnb, 0)
-        g = gd[f] - np.int32(d)
-        rows = coef_context(self.shape.types[t_idx], g, prev, prev_nbr, cur, parity)
+        pb = lp[pos - w]
+        lr = _LQ_BUCKET[pb] + (base[f - n_bins] - bf)  # s_prev - s_now (frame 0 wraps: masked by `same`)
+        prev = np.where(pb == 0, 1, 2 + (lr >= -8).astype(np.int32) + (lr >= 8) + (lr >= 24)) * same
+        pnb = np.minimum(np.maximum(lp[pos - w - 1], lp[pos - w + 1]), N_PREV_NBR - 1) * same
+        g = np.clip(gd[f] - np.int32(d), G_MIN, G_MAX) - G_MIN
+        rows = ((((self.short[t_idx] * N_G + g) * N_PREV + prev) * N_PREV_NBR + pnb) * N_CUR_NBR + cur) * 2 + parity
         return t_idx, k_idx, x, mag, bucket, nbits, extra, rows
 
     def bits(self, d: int, half: int) -> dict[str, float]:
@@ -153,9 +155,9 @@ class PacketPlan:
         short = sh.types == SHORT
         nb = self.nb
         for c, (r, er, env_bits) in enumerate(self.env):
-            if nb:
-                enc.encode((r[:, :nb] + ENV_R).T.reshape(-1).astype(np.int32), cat,
-                           _rows(env_tab[er[:, :nb].T.reshape(-1)]))
+            sym, rw = (r[:, :nb] + ENV_R).T.reshape(-1).astype(np.int32), er[:, :nb].T.reshape(-1)
+            for a in range(0, sym.size, _ENV_CHUNK):  # band by band, all frames
+                enc.encode(sym[a : a + _ENV_CHUNK], cat, env_tab[rw[a : a + _ENV_CHUNK]])
             if short.any():
                 enc.encode((-sh.prof[c][short] // PROFILE_STEP).reshape(-1).astype(np.int32),
                            _M.Uniform(PROFILE_LEVELS))
