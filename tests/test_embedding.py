@@ -185,3 +185,56 @@ def test_head_file_is_verified_and_safe(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("MUZIP_MODELS", str(models))
     with pytest.raises(MuzipError, match="sha256"):
         head_mod.shipped_head("mdct-f961478b")
+
+
+def test_pitch_block_finds_the_pitch_class() -> None:
+    from neuralcodec.embedding.pooling import PITCH_DIM, pool_pitch
+
+    t = np.arange(4 * 44100) / 44100
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.2 * np.sin(2 * np.pi * 659.26 * t)] * 2).astype(np.float32)
+    f = read_frames(api.encode(tone, 44100, "32k"), pitch=True)
+    assert f.chroma is not None and f.chroma.shape == (f.values.shape[0], 12)
+    assert np.array_equal(f.values, read_frames(api.encode(tone, 44100, "32k")).values)  # same envelope
+    v = pool_pitch(f.chroma)
+    assert v.shape == (PITCH_DIM,) and np.isfinite(v).all()
+    mean = v[:12]
+    assert int(np.argmax(mean)) == 0 and int(np.argsort(mean)[-2]) == 7  # A, then E (a fifth up)
+    assert np.array_equal(pool_pitch(np.zeros((5, 12), np.float32)), np.zeros(PITCH_DIM, np.float32))
+
+
+def test_pitch_rows_and_spaces(tmp_path: Path, wav) -> None:  # type: ignore[no-untyped-def]
+    from neuralcodec.search.command import _space_parts
+
+    src = wav("a.wav", seconds=4.0)
+    mzp = tmp_path / "a.mzp"
+    api.encode_file(src, mzp, bitrate="16k")
+    rows = embed_files([mzp], head="none", pitch=True)
+    assert rows[0].space == "mdct-f961478b/stats-v1+pitch-v1" and rows[0].vector.shape == (436 + 42,)
+    assert abs(np.linalg.norm(rows[0].vector) - 1) < 1e-5
+    # audio coded on the fly (a real encode at the same rate) gives the same vector
+    same = embed_files([src], head="none", pitch=True, bitrate="16k")[0]
+    assert np.allclose(same.vector, rows[0].vector, atol=1e-5)
+    assert _space_parts(rows[0].space) == ("mdct-f961478b", "none", True)
+    assert _space_parts("mdct-f961478b/stats-v1/head-1a2b3c4d") == ("mdct-f961478b", "auto", False)
+    # pitch and plain vectors are different spaces; autoencoder files have no coefficients to read
+    with pytest.raises(MuzipError, match="cannot be mixed"):
+        write_table(rows + embed_files([mzp], head="none"), tmp_path / "x.parquet")
+    freq = tmp_path / "f.mzp"
+    api.encode_file(src, freq, bitrate="16k", model=TINY_FREQ)
+    with pytest.raises(MuzipError, match="pitch features need"):
+        embed_files([freq], pitch=True)
+
+
+def test_cli_pitch_table_and_query(tmp_path: Path, wav) -> None:  # type: ignore[no-untyped-def]
+    from conftest import run_cli
+
+    a, b = wav("a.wav", seconds=3.0, seed=1), wav("b.wav", seconds=3.0, seed=2)
+    lib = tmp_path / "lib.parquet"
+    code, _, err = run_cli(["embed", str(a), str(b), "-o", str(lib), "--pitch", "-q"])
+    assert code == 0, err
+    t = read_table(lib)
+    assert t.space.endswith("+pitch-v1") and t.vectors.shape == (2, 128 + 42)
+    code, out, err = run_cli(["similar", str(a), "--index", str(lib), "-k", "1", "--json"])
+    assert code == 0, err
+    hit = json.loads(out)["results"][0]["neighbours"][0]
+    assert hit["path"] == str(a) and hit["score"] > 0.999

@@ -49,7 +49,7 @@ L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 TASKS = ("dance", "region", "composer", "instrument", "key")
 DIRECTIONS = (("timgm6mb", "fluidr3"), ("fluidr3", "timgm6mb"),  # across soundfonts (headline first)
               ("timgm6mb", "timgm6mb"), ("fluidr3", "fluidr3"))  # same soundfont: how much the shift costs
-MUZIP_ROWS = ("muzip stats + head 16k", "muzip stats 16k")  # compared with the best baseline, paired
+MUZIP_ROWS = ("muzip stats + pitch 16k", "muzip stats + head 16k", "muzip stats 16k")  # compared with the best baseline, paired
 BASELINES = ("mfcc20 mean+std", "logmel64 mean+std")
 
 
@@ -108,10 +108,10 @@ def logmel64(x: np.ndarray) -> np.ndarray:
 
 # -- muzip embeddings ----------------------------------------------------------------------------------
 
-def muzip(x: np.ndarray, bitrate: str, head: str) -> np.ndarray:
+def muzip(x: np.ndarray, bitrate: str, head: str, pitch: bool = False) -> np.ndarray:
     from neuralcodec.embedding.embed import embed_audio
 
-    rows = embed_audio(x.astype(np.float32), SR, bitrate=bitrate, head=head)
+    rows = embed_audio(x.astype(np.float32), SR, bitrate=bitrate, head=head, pitch=pitch)
     if head != "none" and "/head-" not in rows[0].space:
         raise RuntimeError(f"no embedding head installed ({rows[0].space})")
     return rows[0].vector
@@ -124,14 +124,14 @@ def frames_mean(x: np.ndarray) -> np.ndarray:
     return analysis_frames(x[None].astype(np.float32), SR, 16.0).mean(axis=0)
 
 
-def muzip_space(head: str) -> str:
+def muzip_space(head: str, pitch: bool = False) -> str:
     """The embedding space ``embed_audio(..., head=head)`` writes to (names the model and head)."""
     from neuralcodec.embedding.embed import space_of
     from neuralcodec.embedding.head import load_head
     from neuralcodec.models.registry import resolve
 
     model = resolve("mdct").model_id
-    return space_of(model, load_head(head, model))
+    return space_of(model, load_head(head, model), pitch)
 
 
 def has_head() -> bool:
@@ -140,6 +140,7 @@ def has_head() -> bool:
 
 FEATURES = {
     "muzip stats 16k": lambda x: muzip(x, "16k", "none"),
+    "muzip stats + pitch 16k": lambda x: muzip(x, "16k", "none", pitch=True),
     "muzip stats + head 16k": lambda x: muzip(x, "16k", "auto"),
     "muzip stats 8k": lambda x: muzip(x, "8k", "none"),
     "muzip frames mean 16k": frames_mean,
@@ -187,7 +188,7 @@ def space(name: str) -> str:
 
         return f"{resolve('mdct').model_id}/mean-of-frames"
     if name.startswith("muzip"):
-        return muzip_space("auto" if "head" in name else "none")
+        return muzip_space("auto" if "head" in name else "none", "pitch" in name)
     return name
 
 

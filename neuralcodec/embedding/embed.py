@@ -21,14 +21,14 @@ from ..container import MAGIC
 from ..errors import MuzipError
 from .head import Head, load_head, unit
 from .latents import Frames, analysis_frames, read_frames
-from .pooling import POOLING, pool, segment_bounds
+from .pooling import PITCH, POOLING, pool, pool_pitch, segment_bounds
 from .table import Embedding
 
 MIN_FRAMES = 8  # shorter inputs (under 0.2 s) carry too little to describe
 
 
-def space_of(model: str, head: Head | None) -> str:
-    return f"{model}/{POOLING}" + (f"/{head.head_id}" if head else "")
+def space_of(model: str, head: Head | None, pitch: bool = False) -> str:
+    return f"{model}/{POOLING}" + (f"/{head.head_id}" if head else "") + (f"+{PITCH}" if pitch else "")
 
 
 class _Heads:
@@ -52,7 +52,12 @@ def embed_frames(frames: Frames, path: str, segments: float | None, head: Head |
     bounds = segment_bounds(t, frames.rate, segments)
     pooled = np.stack([pool(frames.values[a:b]) for a, b in bounds])
     vecs = head(pooled) if head is not None else unit(pooled)
-    space = space_of(frames.model, head)
+    pitch = frames.chroma is not None
+    if pitch:  # two unit halves: timbre and rhythm | pitch classes
+        assert frames.chroma is not None
+        tonal = unit(np.stack([pool_pitch(frames.chroma[a:b]) for a, b in bounds]))
+        vecs = np.concatenate([vecs, tonal], axis=1) / np.float32(np.sqrt(2.0))
+    space = space_of(frames.model, head, pitch)
     rows = []
     for (a, b), v in zip(bounds, vecs, strict=True):
         start = a / frames.rate
@@ -62,7 +67,8 @@ def embed_frames(frames: Frames, path: str, segments: float | None, head: Head |
     return rows
 
 
-def _frames_of_audio(audio: np.ndarray, sample_rate: int, bitrate: str | float, model: str) -> Frames:
+def _frames_of_audio(audio: np.ndarray, sample_rate: int, bitrate: str | float, model: str,
+                     pitch: bool = False) -> Frames:
     from ..api import encode
     from ..models.registry import resolve
     from ..ratecontrol import parse_bitrate
@@ -75,19 +81,21 @@ def _frames_of_audio(audio: np.ndarray, sample_rate: int, bitrate: str | float, 
         raise MuzipError("audio contains NaN or infinite samples")
     entry = resolve(model)
     kbps = parse_bitrate(bitrate)
-    if entry.family == "mdct":
+    if entry.family == "mdct" and not pitch:
         values = analysis_frames(a, sample_rate, kbps)
         from ..layered import SAMPLE_RATE
         from ..transform.codec import HOP
 
         return Frames(values, SAMPLE_RATE / HOP, entry.model_id, entry.family, float(kbps), a.shape[1] / sample_rate)
-    return read_frames(encode(a, sample_rate, bitrate, entry.model_id))
+    return read_frames(encode(a, sample_rate, bitrate, entry.model_id), pitch=pitch)
 
 
 def embed_audio(audio: np.ndarray, sample_rate: int, *, path: str = "<array>", segments: float | None = None,
-                bitrate: str | float = "16k", model: str = "mdct", head: str = "auto") -> list[Embedding]:
-    """Rows for ``[channels, samples]`` (or ``[samples]``) float audio, coded at ``bitrate``."""
-    frames = _frames_of_audio(audio, sample_rate, bitrate, model)
+                bitrate: str | float = "16k", model: str = "mdct", head: str = "auto",
+                pitch: bool = False) -> list[Embedding]:
+    """Rows for ``[channels, samples]`` (or ``[samples]``) float audio, coded at ``bitrate``; with
+    ``pitch``, pitch-class statistics of the coded coefficients are appended (mdct only)."""
+    frames = _frames_of_audio(audio, sample_rate, bitrate, model, pitch)
     return embed_frames(frames, path, segments, _Heads(head)(frames.model))
 
 
@@ -99,7 +107,8 @@ def _is_mzp(path: Path) -> bool:
         return False
 
 
-def frames_of_file(path: str | os.PathLike[str], bitrate: str | float = "16k", model: str = "mdct") -> Frames:
+def frames_of_file(path: str | os.PathLike[str], bitrate: str | float = "16k", model: str = "mdct",
+                   pitch: bool = False) -> Frames:
     """Frames of an .mzp file (read from its integers) or an audio file (coded on the fly)."""
     p = Path(path)
     if not p.exists():
@@ -107,21 +116,23 @@ def frames_of_file(path: str | os.PathLike[str], bitrate: str | float = "16k", m
     if p.is_dir():
         raise MuzipError(f"{p}: is a directory")
     if _is_mzp(p):
-        return read_frames(p)
+        return read_frames(p, pitch=pitch)
     if p.suffix.lower() == ".mzp":
         raise MuzipError(f"{p}: not a muzip file")
     from ..audio import read_audio
 
     audio, rate = read_audio(p)
-    return _frames_of_audio(audio, rate, bitrate, model)
+    return _frames_of_audio(audio, rate, bitrate, model, pitch)
 
 
 def embed_files(paths: Sequence[str | os.PathLike[str]], *, segments: float | None = None,
                 bitrate: str | float = "16k", model: str = "mdct", head: str = "auto",
-                on_error: Callable[[str, str], None] | None = None) -> list[Embedding]:
+                on_error: Callable[[str, str], None] | None = None, pitch: bool = False) -> list[Embedding]:
     """Rows for ``paths`` (.mzp or audio files). A bad file raises :class:`MuzipError`, or with
     ``on_error`` is reported as ``on_error(path, message)`` and skipped. Inputs whose vectors would
-    fall in different spaces (different base models) are refused in one line."""
+    fall in different spaces (different base models) are refused in one line. ``pitch`` appends
+    pitch-class statistics of the coded coefficients (mdct files; ~10x slower: the coefficients are
+    decoded)."""
     if segments is not None and not segments > 0:
         raise MuzipError(f"--segments must be a positive number of seconds, got {segments:g}")
     heads = _Heads(head)
@@ -130,7 +141,7 @@ def embed_files(paths: Sequence[str | os.PathLike[str]], *, segments: float | No
     for path in paths:
         name = str(path)
         try:
-            frames = frames_of_file(path, bitrate, model)
+            frames = frames_of_file(path, bitrate, model, pitch)
             got = embed_frames(frames, name, segments, heads(frames.model))
         except MuzipError as exc:
             if on_error is None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 POOLING = "stats-v1"
+PITCH = "pitch-v1"
+PITCH_DIM = 42
 LAGS = 86
 UNITS = {"shape": 10.0, "spread": 5.0, "flux": 2.0, "loudness": 20.0}  # dB-scaled frames
 
@@ -72,3 +74,20 @@ def segment_bounds(n_frames: int, rate: float, seconds: float | None) -> list[tu
         bounds[-2] = (bounds[-2][0], bounds[-1][1])
         bounds.pop()
     return bounds
+
+
+def pool_pitch(chroma: np.ndarray) -> np.ndarray:
+    """``pitch-v1`` from per-frame pitch-class energy ``[T, 12]`` (frames without energy are
+    skipped): the mean profile, the same rotated to start at its strongest class (a key-free view),
+    the per-class spread, and the profile's circular autocorrelation at 1..6 semitones (interval
+    content: thirds, fifths); float32 ``[PITCH_DIM]``, all zero when no frame has energy."""
+    c = np.asarray(chroma, np.float64)
+    total = c.sum(axis=1)
+    keep = total > 1e-12
+    if not keep.any():
+        return np.zeros(PITCH_DIM, np.float32)
+    p = c[keep] / total[keep, None]
+    mean = p.mean(axis=0)
+    rot = np.roll(mean, -int(np.argmax(mean)))
+    ac = np.array([mean @ np.roll(mean, j) for j in range(1, 7)]) / max(float(mean @ mean), 1e-12)
+    return np.concatenate([mean, rot, p.std(axis=0), ac]).astype(np.float32)

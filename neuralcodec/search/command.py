@@ -34,6 +34,10 @@ _segments_option = click.option(
 _bitrate_option = click.option(
     "-b", "--bitrate", default=None,
     help="Rate at which audio inputs are coded on the fly (.mzp files keep their own).  [default: 16k]")
+_pitch_option = click.option(
+    "--pitch", is_flag=True,
+    help="Append pitch-class statistics of the coded coefficients (mdct files; better for key and melody "
+         "tasks, ~20x slower than the envelope alone).")
 _head_option = click.option(
     "--head", default=None, metavar="auto|none|PATH",
     help="Projection head after pooling: auto (the one shipped for the model, if any), none, or a head file.")
@@ -77,14 +81,17 @@ def expand_inputs(paths: Sequence[str], tables: bool = False) -> tuple[list[str]
     return media, found_tables, failed
 
 
-def _space_parts(space: str) -> tuple[str, str]:
-    """(base model id, head spec that reproduces the space: "none" or "auto")."""
-    parts = space.split("/")
-    return parts[0], ("none" if len(parts) <= 2 else "auto")
+def _space_parts(space: str) -> tuple[str, str, bool]:
+    """(base model id, head spec that reproduces the space: "none" or "auto", pitch block or not)."""
+    from ..embedding.pooling import PITCH
+
+    pitch = space.endswith(f"+{PITCH}")
+    parts = (space[: -len(PITCH) - 1] if pitch else space).split("/")
+    return parts[0], ("none" if len(parts) <= 2 else "auto"), pitch
 
 
 def embed_paths(files: Sequence[str], *, segments: float | None, bitrate: str, model: str, head: str,
-                failed: list[tuple[str, str]], quiet: bool, label: str = "embed") -> list[Embedding]:
+                failed: list[tuple[str, str]], quiet: bool, label: str = "embed", pitch: bool = False) -> list[Embedding]:
     """Rows for ``files`` (bad ones appended to ``failed``); refuses a mix of spaces in one line."""
     from ..cli import _progress
     from ..embedding.embed import embed_files
@@ -94,7 +101,7 @@ def embed_paths(files: Sequence[str], *, segments: float | None, bitrate: str, m
     with _progress(label, quiet) as prog:
         for lo in range(0, len(files), EMBED_CHUNK):
             got = embed_files(files[lo:lo + EMBED_CHUNK], segments=segments, bitrate=bitrate, model=model,
-                              head=head, on_error=lambda p, m: failed.append((p, m)))
+                              head=head, on_error=lambda p, m: failed.append((p, m)), pitch=pitch)
             if got:
                 if first is None:
                     first = (got[0].path, got[0].space)
@@ -135,11 +142,12 @@ def _table_module():  # type: ignore[no-untyped-def]
 @click.option("-m", "--model", default="mdct", show_default=True,
               help="Model that codes audio inputs (family or id); .mzp files use their own.")
 @_head_option
+@_pitch_option
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (failures are still named).")
 def embed_command(paths: tuple[str, ...], dst: str, segments: float | None, bitrate: str | None, model: str,
-                  head: str | None, as_json: bool, force: bool, quiet: bool) -> None:
+                  head: str | None, pitch: bool, as_json: bool, force: bool, quiet: bool) -> None:
     """Embed .mzp and audio files (folders: recursively) into a Parquet table of unit vectors.
 
     One row per file (path, start, duration, model, bitrate, vector), or one per segment with
@@ -153,7 +161,7 @@ def embed_command(paths: tuple[str, ...], dst: str, segments: float | None, bitr
     t0 = time.perf_counter()
     files, _, failed = expand_inputs(paths)
     rows = embed_paths(files, segments=segments, bitrate=bitrate or "16k", model=model, head=head or "auto",
-                       failed=failed, quiet=quiet)
+                       failed=failed, quiet=quiet, pitch=pitch)
     named = set(files)
     total = len(files) + sum(1 for p, _ in failed if p not in named)
     if not rows:
@@ -231,10 +239,10 @@ def similar_command(query: str | None, index_path: str, k: int, row: int | None,
         space = table.space
     else:
         assert query is not None
-        model, auto_head = _space_parts(table.space)
+        model, auto_head, pitch = _space_parts(table.space)
         kbps = float(np.median(table.kbps))
         rows = _embed_query(query, segments=segments, bitrate=bitrate or f"{kbps:g}k", model=model,
-                            head=head or auto_head)
+                            head=head or auto_head, pitch=pitch)
         space = rows[0].space
         if space != table.space:
             raise MuzipError(f"{query}: its vectors are in embedding space {space}, but {index_path} holds "
@@ -282,7 +290,7 @@ def classify_group() -> None:
 
 
 def _gather(data: Sequence[str], segments: float | None, bitrate: str | None, model: str, head: str,
-            quiet: bool, space: str | None = None) -> tuple[list[str], list[float], np.ndarray, str, list[tuple[str, str]], int]:
+            quiet: bool, space: str | None = None, pitch: bool = False) -> tuple[list[str], list[float], np.ndarray, str, list[tuple[str, str]], int]:
     """Vectors of DATA (media files, folders, embedding tables): paths, starts, [n, dim], space, failures, inputs."""
     import numpy as np
 
@@ -301,7 +309,7 @@ def _gather(data: Sequence[str], segments: float | None, bitrate: str | None, mo
         spaces.append((t_path, t.space))
     if files:
         rows = embed_paths(files, segments=segments, bitrate=bitrate or "16k", model=model, head=head,
-                           failed=failed, quiet=quiet)
+                           failed=failed, quiet=quiet, pitch=pitch)
         if rows:
             paths += [r.path for r in rows]
             starts += [r.start for r in rows]
@@ -332,7 +340,10 @@ def _gather(data: Sequence[str], segments: float | None, bitrate: str | None, mo
 @_segments_option
 @_bitrate_option
 @click.option("-m", "--model", default="mdct", show_default=True, help="Model that codes audio inputs (family or id).")
-@_head_option
+@click.option("--head", default=None, metavar="auto|none|PATH",
+              help="Projection head after pooling (default none: the head is fitted for similarity and loses "
+                   "timbre; benchmarks/results/labelled.md).")
+@_pitch_option
 @click.option("--l2", type=click.FloatRange(0), default=1e-2, show_default=True,
               help="L2 penalty on the weights (features are standardised first).")
 @click.option("--folds", type=click.IntRange(0), default=5, show_default=True,
@@ -341,7 +352,7 @@ def _gather(data: Sequence[str], segments: float | None, bitrate: str | None, mo
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (failures are still named).")
 def train_command(data: tuple[str, ...], dst: str, labels_csv: str | None, segments: float | None,
-                  bitrate: str | None, model: str, head: str | None, l2: float, folds: int, as_json: bool,
+                  bitrate: str | None, model: str, head: str | None, pitch: bool, l2: float, folds: int, as_json: bool,
                   force: bool, quiet: bool) -> None:
     """Train a linear classifier on DATA: labelled .mzp/audio files, folders, or embedding tables (.parquet).
 
@@ -357,7 +368,7 @@ def train_command(data: tuple[str, ...], dst: str, labels_csv: str | None, segme
 
     check_output(dst, force)
     labelmap = read_labels(labels_csv) if labels_csv else folder_labels()
-    paths, _, X, space, failed, total = _gather(data, segments, bitrate, model, head or "auto", quiet)
+    paths, _, X, space, failed, total = _gather(data, segments, bitrate, model, head or "none", quiet, pitch=pitch)
     labels = [labelmap.label_of(p) for p in paths]
     keep = np.array([lab is not None for lab in labels])
     unlabelled = sorted({p for p, lab in zip(paths, labels, strict=True) if lab is None})
@@ -419,8 +430,9 @@ def predict_command(files: tuple[str, ...], clf_path: str, segments: float | Non
     from .classifier import LinearClassifier
 
     clf = LinearClassifier.load(clf_path)
-    model, auto_head = _space_parts(clf.space) if clf.space else ("mdct", "auto")
-    paths, _, X, _, failed, total = _gather(files, segments, bitrate, model, head or auto_head, quiet, space=clf.space)
+    model, auto_head, pitch = _space_parts(clf.space) if clf.space else ("mdct", "none", False)
+    paths, _, X, _, failed, total = _gather(files, segments, bitrate, model, head or auto_head, quiet, space=clf.space,
+                                            pitch=pitch)
     proba = clf.predict_proba(X)
     order: dict[str, list[int]] = {}
     for i, p in enumerate(paths):
