@@ -21,4 +21,12 @@ python benchmarks/base_layer_bound.py "$CLIPS" --limit 6 --out benchmarks/result
 python benchmarks/quality_scale.py --models mdct --out benchmarks/results/quality_scale-mdct.json
 # the mdct tables themselves (6 min on 2 cores; writes a new models/mdct-<sha8>.npz and its report):
 #   python -m neuralcodec.transform.fit data/corpus --seconds 15 --per-track 2 --out models --report benchmarks/results/tables_fit.json
+# embeddings (issue 9): the head (features 25 min + 5 min training on 2 cores), retrieval on held-out music,
+# search speed, and the labelled benchmark (needs the labelled extra, tinysoundfont --no-deps, fluid-soundfont-gm)
+#   python -m neuralcodec.embedding.fit_head data/corpus --steps 3000 --threads 2 --out models --report benchmarks/results/embed_head_fit.json
+python benchmarks/embed_retrieval.py data/corpus --out benchmarks/results/embed_retrieval.json
+python benchmarks/search_speed.py --dim 128 -o benchmarks/results/search_speed_128.json
+python benchmarks/labelled/render.py data/labelled && python benchmarks/labelled/evaluate.py data/labelled
+# scaling out (issue 11): local pool vs Ray, 1 vs 2 workers
+python benchmarks/scale_throughput.py
 python benchmarks/make_results.py runs/bench_all/results.json --manifest models/manifest.json
