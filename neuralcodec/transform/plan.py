@@ -15,25 +15,17 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from .allocation import _TILT_BIN, G_MAX, G_MIN, steps
-from .bands import N_BANDS
+from .allocation import G_MAX, G_MIN, steps
+from .bands import BAND_OF_BIN, N_BANDS, N_BINS, TILT
 from .coefficients import MAX_MAG, N_BUCKETS, ROUND, from_buckets, to_buckets
 from .contexts import _LQ, ENV_R, N_CUR_NBR, N_G, N_PREV, N_PREV_NBR, env_residuals, env_rows
-from .envelope import (
-    CUTOFF_UNIT,
-    PROFILE_LEVELS,
-    PROFILE_STEP,
-    active_bands,
-    coefficient_levels,
-    silent_mask,
-)
+from .envelope import CUTOFF_UNIT, PROFILE_LEVELS, PROFILE_STEP, active_bands, silent_index
 from .mdct import SHORT, SHORT_BLOCKS
 from .packet import N_CUTOFFS, PacketInts, _rows
 from .tables import TableSet, row_bits
 
 _M = constriction.stream.model
-_NEVER = np.iinfo(np.int32).min  # g + d of bins that are never coded (silent bands, above the cutoff)
-_NEVER16 = np.iinfo(np.int16).min
+_BIN_COL = BAND_OF_BIN * SHORT_BLOCKS + np.arange(N_BINS) % SHORT_BLOCKS  # bin k's column in [bands x 8] tables
 _LQ_BUCKET = _LQ[np.maximum(from_buckets(np.arange(N_BUCKETS)), 1) - 1].astype(np.int32)  # per bucket's lower edge
 # symbols per range-coder call: bounds the float64 rows gathered for the coder (about 1 MB: reused
 # memory, in cache; any split of a stream into calls gives the same bytes)
@@ -77,17 +69,26 @@ class PacketPlan:
         self._bins: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _bin_arrays(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """Channel c's step-index base ``s - d`` and ``g + d`` per bin (``_NEVER`` where nothing is coded)."""
+        """Channel c's step-index base ``s - d`` and ``g + d`` per bin ``[n, N]`` (the dtype's minimum
+        where nothing is coded: silent bands, above the cutoff). The rule of :func:`packet.derive`,
+        evaluated per (frame, band, sub-block) -- a bin's level is ``m E_b`` plus, in short frames,
+        ``P_(k mod 8)`` -- then spread to the bins."""
         if c in self._bins:
             return self._bins[c]
         sh = self.shape
-        levels = coefficient_levels(sh.env[c], sh.prof[c], sh.types, self.m).astype(np.int32)
-        base = _TILT_BIN[None, :] + (self.alpha16 * levels) // 16  # step_indices(levels, 0, alpha16)
-        gd = levels - base
-        gd[silent_mask(sh.env[c], self.m, sh.cutoff)] = _NEVER
-        if self.keep:  # int16 where it fits (levels are a few hundred at most): half the memory
-            if np.abs(base).max(initial=0) < -_NEVER16 and (gd[gd != _NEVER] > _NEVER16).all():
-                base, gd = base.astype(np.int16), np.where(gd == _NEVER, _NEVER16, gd).astype(np.int16)
+        env, n = sh.env[c], sh.types.shape[0]
+        short = (sh.types == SHORT)[:, None, None]
+        lev = ((self.m * env)[:, :, None] + np.where(short, sh.prof[c][:, None, :], 0)).astype(np.int32)
+        base = TILT[None, :, None].astype(np.int32) + (self.alpha16 * lev) // 16  # step_indices(levels, 0, alpha16)
+        gd = lev - base
+        small = np.abs(base).max(initial=0) < 1 << 14 and np.abs(gd).max(initial=0) < 1 << 14
+        dt = np.int16 if small else np.int32  # levels are a few hundred at most: int16
+        never = np.iinfo(dt).min
+        gd[env <= silent_index(self.m)] = never
+        base = base.astype(dt).reshape(n, -1).take(_BIN_COL, axis=1)
+        gd = gd.astype(dt).reshape(n, -1).take(_BIN_COL, axis=1)
+        gd[:, sh.cutoff :] = never
+        if self.keep:
             self._bins[c] = (base, gd)
         return base, gd
 
@@ -98,8 +99,11 @@ class PacketPlan:
         n, n_bins = base.shape
         base, gd = base.reshape(-1), gd.reshape(-1)
         f = np.flatnonzero(gd >= G_MIN + d)
-        t_idx = f // n_bins
-        k_idx = f - t_idx * n_bins
+        if n_bins & (n_bins - 1) == 0:  # 1024: shifts instead of divisions
+            t_idx = f >> (n_bins.bit_length() - 1)
+            k_idx = f & (n_bins - 1)
+        else:
+            t_idx, k_idx = np.divmod(f, n_bins)
         x = self.coefs[c].reshape(-1)[f].astype(np.float32) * self.scale
         bf = base[f]
         st = bf + np.int32(d)
@@ -112,17 +116,17 @@ class PacketPlan:
         # are >= N_DIRECT); the previous frame's class reads the edge's log from a 32-entry table
         w = n_bins + 2
         lp = np.zeros((n + 1) * w, np.int8)  # [n + 1, N + 2] buckets: row 0 no previous frame; a column each side
-        pos = t_idx * w + k_idx + (w + 1)
-        lp[pos] = bucket
+        p0 = f + 2 * t_idx  # = t (N + 2) + k: bin k - 1 of the previous frame; bin k of this frame is p0 + w + 1
+        lp[w + 1 :][p0] = bucket
         parity = k_idx & 1
-        cur = np.minimum(lp[pos - 1] + lp[pos + 1], N_CUR_NBR - 1) * parity  # even bins: 0
+        cur = np.minimum(lp[w:][p0] + lp[w + 2 :][p0], N_CUR_NBR - 1) * parity  # even bins: 0
         lp2 = lp.reshape(n + 1, w)
         lp2[:, 0], lp2[:, -1] = lp2[:, 2], lp2[:, -3]  # the previous frame's edges: mirrored
         same = self.same[t_idx]
-        pb = lp[pos - w]
+        pb = lp[1:][p0]
         lr = _LQ_BUCKET[pb] + (base[f - n_bins] - bf)  # s_prev - s_now (frame 0 wraps: masked by `same`)
         prev = np.where(pb == 0, 1, 2 + (lr >= -8).astype(np.int32) + (lr >= 8) + (lr >= 24)) * same
-        pnb = np.minimum(np.maximum(lp[pos - w - 1], lp[pos - w + 1]), N_PREV_NBR - 1) * same
+        pnb = np.minimum(np.maximum(lp[p0], lp[2:][p0]), N_PREV_NBR - 1) * same
         g = np.clip(gd[f] - np.int32(d), G_MIN, G_MAX) - G_MIN
         rows = ((((self.short[t_idx] * N_G + g) * N_PREV + prev) * N_PREV_NBR + pnb) * N_CUR_NBR + cur) * 2 + parity
         return t_idx, k_idx, x, mag, bucket, nbits, extra, rows
