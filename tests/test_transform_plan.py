@@ -38,8 +38,9 @@ def test_plan_matches_reference_bits_and_bytes(channels: int) -> None:
         c32 = coefs[:, a:b].astype(np.float32) * np.float32(1 / 1024)
         for m in (2, 6):
             shape = packet_envelope(types[a:b], c32, m)
-            for keep in (False, True):
+            for keep, dense in ((False, None), (True, False), (False, True)):  # both evaluations of the rules
                 plan = PacketPlan(shape, coefs[:, a:b], 1 / 1024, m, 11, "laplace", "laplace", tables, keep=keep)
+                plan.dense = dense
                 for e in (-60, -31, -8, 0, 1, 9, 24, 61):
                     p = LayerParams(m, e // 2, 11, "laplace", "laplace", e % 2)
                     ints = quantize_coefficients(shape, c32, p)
@@ -53,4 +54,4 @@ def test_plan_matches_reference_bits_and_bytes(channels: int) -> None:
                         back = decode_packet(data, b - a, channels, coefs.shape[-1], p, tables)
                         np.testing.assert_array_equal(back.q, ints.q)
                     checked += 1
-    assert checked == 2 * 2 * 2 * 8
+    assert checked == 2 * 2 * 3 * 8

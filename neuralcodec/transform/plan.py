@@ -25,6 +25,7 @@ from .packet import N_CUTOFFS, PacketInts, _rows
 from .tables import TableSet, row_bits
 
 _M = constriction.stream.model
+_DENSE_SHARE = 0.75  # above this share of coded bins, evaluate every bin (slices) rather than gather (measured)
 _BIN_COL = BAND_OF_BIN * SHORT_BLOCKS + np.arange(N_BINS) % SHORT_BLOCKS  # bin k's column in [bands x 8] tables
 _LQ_BUCKET = _LQ[np.maximum(from_buckets(np.arange(N_BUCKETS)), 1) - 1].astype(np.int32)  # per bucket's lower edge
 # symbols per range-coder call: bounds the float64 rows gathered for the coder (about 1 MB: reused
@@ -67,6 +68,7 @@ class PacketPlan:
                            for b in range(N_BANDS)], axis=1)
             self.env.append((r, er, float(env_cost[er[:, : self.nb], r[:, : self.nb] + ENV_R].sum())))
         self._bins: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.dense: bool | None = None  # None: per channel and estimate, by the coded share (tests force one)
 
     def _bin_arrays(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """Channel c's step-index base ``s - d`` and ``g + d`` per bin ``[n, N]`` (the dtype's minimum
@@ -92,13 +94,22 @@ class PacketPlan:
             self._bins[c] = (base, gd)
         return base, gd
 
-    def _channel(self, c: int, d: int, half: int) -> tuple:
-        """The coded bins of channel c at ``(d, half)`` (flat indices into ``[n, N]``, in frame-major
-        order as a boolean mask gives them): positions, values, magnitudes, buckets and rows."""
+    def _channel(self, c: int, d: int, half: int, dense: bool | None = None) -> tuple:
+        """The coded bins of channel c at ``(d, half)``, in frame-major order (as a boolean mask gives
+        them): flat positions in ``[n, N]``, values, magnitudes, buckets, extra bits and table rows.
+
+        Two evaluations of the same rules: on the coded bins only (gathers; low rates code few bins)
+        or on every bin with shifted slices, then compressed (high rates code most of them).
+        ``dense`` forces one (tests); by default the cheaper one for the coded share."""
         base, gd = self._bin_arrays(c)
+        coded = gd >= G_MIN + d
+        f = np.flatnonzero(coded)
+        if dense is None:
+            dense = f.size > _DENSE_SHARE * coded.size
+        if dense:
+            return self._dense(c, d, half, coded, f)
         n, n_bins = base.shape
         base, gd = base.reshape(-1), gd.reshape(-1)
-        f = np.flatnonzero(gd >= G_MIN + d)
         if n_bins & (n_bins - 1) == 0:  # 1024: shifts instead of divisions
             t_idx = f >> (n_bins.bit_length() - 1)
             k_idx = f & (n_bins - 1)
@@ -129,14 +140,39 @@ class PacketPlan:
         pnb = np.minimum(np.maximum(lp[p0], lp[2:][p0]), N_PREV_NBR - 1) * same
         g = np.clip(gd[f] - np.int32(d), G_MIN, G_MAX) - G_MIN
         rows = ((((self.short[t_idx] * N_G + g) * N_PREV + prev) * N_PREV_NBR + pnb) * N_CUR_NBR + cur) * 2 + parity
-        return t_idx, k_idx, x, mag, bucket, nbits, extra, rows
+        return f, x, mag, bucket, nbits, extra, rows
+
+    def _dense(self, c: int, d: int, half: int, coded: np.ndarray, f: np.ndarray) -> tuple:
+        """:meth:`_channel` on every bin ``[n, N]`` (the same rules; bins that are not coded get
+        magnitude 0, as in the reference path), compressed to the coded bins at the end."""
+        base, gd = self._bin_arrays(c)
+        n, n_bins = base.shape
+        x = self.coefs[c].astype(np.float32) * self.scale
+        q = np.floor(np.abs(x) / steps(base + np.int32(d), half) + ROUND)  # coefficients.quantize, magnitude
+        mag = np.where(coded, np.minimum(q, MAX_MAG), 0.0).astype(np.int64)
+        bucket, nbits, extra = to_buckets(mag)
+        lp = np.zeros((n + 1, n_bins + 2), np.int8)  # row 0: no previous frame; a column each side
+        lp[1:, 1:-1] = bucket
+        parity = np.arange(n_bins, dtype=np.int32) & 1
+        cur = np.minimum(lp[1:, :-2] + lp[1:, 2:], N_CUR_NBR - 1) * parity  # even bins: 0
+        lp[:, 0], lp[:, -1] = lp[:, 2], lp[:, -3]  # the previous frame's edges: mirrored
+        same = self.same[:, None]
+        pb = lp[:-1, 1:-1]
+        base_prev = np.concatenate([base[:1], base[:-1]])  # frame 0: masked by `same`
+        lr = _LQ_BUCKET[pb] + (base_prev - base)  # s_prev - s_now
+        prev = np.where(pb == 0, 1, 2 + (lr >= -8).astype(np.int32) + (lr >= 8) + (lr >= 24)) * same
+        pnb = np.minimum(np.maximum(lp[:-1, :-2], lp[:-1, 2:]), N_PREV_NBR - 1) * same
+        g = np.clip(gd - np.int32(d), G_MIN, G_MAX) - G_MIN
+        rows = ((((self.short[:, None] * N_G + g) * N_PREV + prev) * N_PREV_NBR + pnb) * N_CUR_NBR + cur) * 2 + parity
+        return (f, x.reshape(-1)[f], mag.reshape(-1)[f], bucket.reshape(-1)[f], nbits.reshape(-1)[f],
+                extra.reshape(-1)[f], rows.reshape(-1)[f])
 
     def bits(self, d: int, half: int) -> dict[str, float]:
         """:func:`packet.estimate_bits` of the packet's integers at ``(d, half)``, bit for bit."""
         out = {"types": self.types_bits, "envelope": 0.0, "coefficients": 0.0, "signs and extra bits": 0.0}
         coef_cost = self.tables.cost(f"coef_{self.coef_kind}")
         for c in range(len(self.env)):
-            _t, _k, _x, mag, bucket, nbits, _extra, rows = self._channel(c, d, half)
+            _f, _x, mag, bucket, nbits, _extra, rows = self._channel(c, d, half, self.dense)
             out["envelope"] += self.env[c][2]
             out["envelope"] += 3.0 * SHORT_BLOCKS * self.n_short
             out["coefficients"] += float(coef_cost[rows, bucket].sum())
@@ -165,8 +201,9 @@ class PacketPlan:
             if short.any():
                 enc.encode((-sh.prof[c][short] // PROFILE_STEP).reshape(-1).astype(np.int32),
                            _M.Uniform(PROFILE_LEVELS))
-            t_idx, k_idx, x, mag, bucket, nbits, extra, rows = self._channel(c, d, half)
-            order = np.argsort(2 * t_idx + k_idx % 2, kind="stable")  # frame by frame, even bins then odd
+            f, x, mag, bucket, nbits, extra, rows = self._channel(c, d, half, self.dense)
+            n_bins = sh.q.shape[-1]
+            order = np.argsort(2 * (f // n_bins) + f % 2, kind="stable")  # frame by frame, even bins then odd
             sym, rw = bucket[order].astype(np.int32), rows[order]
             for a in range(0, sym.size, _CHUNK):
                 enc.encode(sym[a : a + _CHUNK], cat, coef_tab[rw[a : a + _CHUNK]])
