@@ -3,7 +3,8 @@
     python benchmarks/speed_memory.py --model freq --threads 2 --speed-seconds 60 --long-minutes 60
 
 Speed: a generated 44.1 kHz stereo clip, encoded and decoded in this process after a warm-up,
-torch limited to ``--threads`` (the machine's cores). Memory: each long encode/decode runs in a
+torch limited to ``--threads`` (the machine's cores); the best of 5 runs, with the median, every
+run and the 1-minute load average beside it. Memory: each long encode/decode runs in a
 fresh child process and reports its own peak RSS (``ru_maxrss``), which includes Python, torch and
 the model. Results go to ``benchmarks/results/speed_memory-<model>.json``.
 """
@@ -59,7 +60,7 @@ def run_child(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def speed(model: str, bitrate: str, seconds: float, threads: int, repeats: int = 3) -> dict:
+def speed(model: str, bitrate: str, seconds: float, threads: int, repeats: int = 5) -> dict:
     import torch
 
     import neuralcodec as nc
@@ -68,6 +69,7 @@ def speed(model: str, bitrate: str, seconds: float, threads: int, repeats: int =
     torch.set_num_threads(threads)
     x = np.concatenate([make_example(10.0, seed=i) for i in range(int(seconds // 10))], axis=1)
     nc.decode(nc.encode(x[:, : 44100 * 5], 44100, bitrate, model=model, device="cpu"), device="cpu")  # warm-up
+    load0 = os.getloadavg()[0]
     enc, dec = [], []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -77,8 +79,12 @@ def speed(model: str, bitrate: str, seconds: float, threads: int, repeats: int =
         nc.decode(data, device="cpu")
         dec.append(time.perf_counter() - t)
     dur = x.shape[1] / 44100
+    # the headline is the best run (this machine's cores are shared: slower runs measure the
+    # neighbours); the median and every run are kept beside it, with the load they ran under
     return {"audio_s": dur, "encode_realtime": dur / min(enc), "decode_realtime": dur / min(dec),
-            "encode_wall_s": min(enc), "decode_wall_s": min(dec), "repeats": repeats}
+            "encode_wall_s": min(enc), "decode_wall_s": min(dec), "repeats": repeats,
+            "encode_realtime_median": dur / float(np.median(enc)), "decode_realtime_median": dur / float(np.median(dec)),
+            "encode_walls_s": enc, "decode_walls_s": dec, "load_avg_1m_before": load0, "load_avg_1m_after": os.getloadavg()[0]}
 
 
 def main() -> None:
