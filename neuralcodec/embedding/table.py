@@ -116,7 +116,9 @@ def read_table(src: str | os.PathLike[str]) -> EmbeddingTable:
     try:
         table = pq.read_table(p)
     except Exception as exc:  # pyarrow raises several kinds for a non-Parquet or damaged file
-        raise MuzipError(f"{p}: not a Parquet embedding table ({str(exc).splitlines()[0][:120]})") from None
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        why = why if len(why) <= 120 else why[:120].rsplit(" ", 1)[0] + " ..."
+        raise MuzipError(f"{p}: not a Parquet embedding table ({why})") from None
     raw = (table.schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise MuzipError(f"{p}: not a muzip embedding table (no '{META_KEY.decode()}' metadata)")
