@@ -37,7 +37,7 @@ class Frames:
 def read_frames(source: str | os.PathLike[str] | bytes | BinaryIO, pitch: bool = False) -> Frames:
     """Frames of an .mzp file (a path, its bytes or an open binary file). With ``pitch`` (transform
     family only) the packets' coefficient integers are decoded too and give :attr:`Frames.chroma`
-    (no noise fill, no inverse transform; about 10x the cost of the envelope alone)."""
+    (mid channel only, no noise fill, no inverse transform; about 10x the cost of the envelope alone)."""
     from ..api import MzpReader
 
     with MzpReader(source) as r:
@@ -117,13 +117,15 @@ def chroma_of(coefs: np.ndarray, types: np.ndarray) -> np.ndarray:
 
 def _coefficient_frames(r) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     from ..transform.codec import reconstruct
+    from ..transform.packet import PacketInts
 
     core = r.core
     c = core.fields["chunk_frames"]
     env, chroma = [], []
     for k in range(core.n_packets):
         ints = _decode(core, k)
-        coefs = reconstruct(ints, core.p, k * c, fill="none")
+        mid = PacketInts(ints.types, ints.env[:1], ints.prof[:1], ints.q[:1], ints.cutoff)
+        coefs = reconstruct(mid, core.p, k * c, fill="none")
         env.append(np.maximum(ints.env[0] * core.p.m * LEVEL_DB, FLOOR_DB))
         chroma.append(chroma_of(coefs[0], ints.types))
     return np.concatenate(env, axis=0), np.concatenate(chroma, axis=0)
@@ -137,7 +139,7 @@ def _decode(core, k: int):  # type: ignore[no-untyped-def]
     c = fields["chunk_frames"]
     n = min(c, fields["frames"] - k * c)
     try:
-        return decode_packet(core.payload(k), n, core.channels, HOP, core.p, core.tables)
+        return decode_packet(core.payload(k), n, core.channels, HOP, core.p, core.tables, first_only=True)
     except FormatError as exc:
         raise FormatError(f"packet {k}: {exc}") from None
     except BaseException as exc:  # the range coder's panics derive from BaseException

@@ -37,7 +37,7 @@ _bitrate_option = click.option(
 _pitch_option = click.option(
     "--pitch", is_flag=True,
     help="Append pitch-class statistics of the coded coefficients (mdct files; better for key and melody "
-         "tasks, ~20x slower than the envelope alone).")
+         "tasks, ~10x slower than the envelope alone).")
 _head_option = click.option(
     "--head", default=None, metavar="auto|none|PATH",
     help="Projection head after pooling: auto (the one shipped for the model, if any), none, or a head file.")
