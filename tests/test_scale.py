@@ -48,6 +48,28 @@ def ray_local():  # type: ignore[no-untyped-def]
 # -- Ray engine ------------------------------------------------------------------------------------------
 
 
+def test_ray_embed_gives_the_local_table(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
+    """`muzip embed --engine ray` (actors, chunks of files) writes the same rows in the same order as
+    a local run; a bad file is named and the run exits 1 with the good rows written."""
+    pytest.importorskip("pyarrow")
+    from neuralcodec.embedding.table import read_table
+
+    lib = tmp_path / "lib"
+    files = _library(lib, n=5, seconds=1.0)
+    (lib / "bad.mzp").write_bytes(b"not a muzip file")
+    code, _, err = run_cli(["embed", str(lib), "-o", str(tmp_path / "local.parquet"), "-q"])
+    assert code == 1 and "bad.mzp" in err
+    code, _, err = run_cli(["embed", str(lib), "-o", str(tmp_path / "ray.parquet"), "--engine", "ray", "--jobs", "2",
+                            "-q"])
+    assert code == 1 and "bad.mzp" in err
+    a, b = read_table(tmp_path / "local.parquet"), read_table(tmp_path / "ray.parquet")
+    assert a.paths == b.paths and len(a) == len(files) and a.space == b.space
+    assert (a.vectors == b.vectors).all()
+    code, _, err = run_cli(["embed", str(lib), "-o", str(tmp_path / "x.parquet"), "--jobs", "2"])
+    assert code == 2 and "--engine ray" in err and not (tmp_path / "x.parquet").exists()
+
+
+
 def test_ray_encode_and_decode_match_local_bytes(tmp_path: Path, ray_local) -> None:  # type: ignore[no-untyped-def]
     """Acceptance: 6 files on a local Ray (2 actors) give the same bytes as `--jobs 1`; the manifest
     records each file once, done, with the sha256 of what is on disk; decode matches too."""

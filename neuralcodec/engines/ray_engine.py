@@ -56,6 +56,27 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                          f"(is `ray start --head` running there?)") from None
 
 
+def start_ray(ray: Any, address: str | None, workers: int | None, threads: int) -> bool:
+    """Join ``address`` or start a local instance, unless Ray is already initialised in this
+    process; True when this call started it (and the caller must shut it down)."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "logging_level": logging.ERROR}
+    if address:
+        check_reachable(address)
+        kwargs["address"] = address
+    else:  # a new instance, even where `ray start` left one (that takes --address auto)
+        kwargs["address"] = "local"
+        kwargs["num_cpus"] = max(usable_cores(), (workers or 1) * threads)  # room for what was asked
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:  # ConnectionError, a bad address, a version mismatch
+        where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
+        raise MuzipError(f"cannot {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    return True
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -71,22 +92,7 @@ class RayEngine:
                  address: str | None = None) -> None:
         ray = self.ray = import_ray()
         self.kind, self.options, self.threads = kind, options, threads
-        self.started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "logging_level": logging.ERROR}
-            if address:
-                check_reachable(address)
-                kwargs["address"] = address
-            else:  # a new instance, even where `ray start` left one (that takes --address auto)
-                kwargs["address"] = "local"
-                kwargs["num_cpus"] = max(usable_cores(), (workers or 1) * threads)  # room for what was asked
-            try:
-                ray.init(**kwargs)
-            except Exception as exc:  # ConnectionError, a bad address, a version mismatch
-                where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
-                raise MuzipError(f"cannot {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-            self.started = True
+        self.started = start_ray(ray, address, workers, threads)
         try:
             res = ray.cluster_resources()
             cpus, gpus = int(res.get("CPU", 0)), int(res.get("GPU", 0))

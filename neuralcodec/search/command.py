@@ -143,11 +143,17 @@ def _table_module():  # type: ignore[no-untyped-def]
               help="Model that codes audio inputs (family or id); .mzp files use their own.")
 @_head_option
 @_pitch_option
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where files are embedded: this process, or Ray actors (pip install 'muzip[ray]').")
+@click.option("--address", default=None, metavar="ADDR",
+              help="With --engine ray: join this cluster (auto, HOST:6379, ray://HOST:10001); default: a local Ray.")
+@click.option("--jobs", type=click.IntRange(1), default=None, help="With --engine ray: actors (default: one per CPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary (failures are still named).")
 def embed_command(paths: tuple[str, ...], dst: str, segments: float | None, bitrate: str | None, model: str,
-                  head: str | None, pitch: bool, as_json: bool, force: bool, quiet: bool) -> None:
+                  head: str | None, pitch: bool, engine: str, address: str | None, jobs: int | None,
+                  as_json: bool, force: bool, quiet: bool) -> None:
     """Embed .mzp and audio files (folders: recursively) into a Parquet table of unit vectors.
 
     One row per file (path, start, duration, model, bitrate, vector), or one per segment with
@@ -160,8 +166,21 @@ def embed_command(paths: tuple[str, ...], dst: str, segments: float | None, bitr
     check_output(dst, force)
     t0 = time.perf_counter()
     files, _, failed = expand_inputs(paths)
-    rows = embed_paths(files, segments=segments, bitrate=bitrate or "16k", model=model, head=head or "auto",
-                       failed=failed, quiet=quiet, pitch=pitch)
+    if engine == "ray":
+        from ..embedding.table import check_space
+        from ..engines.ray_embed import embed_on_ray
+
+        options = {"segments": segments, "bitrate": bitrate or "16k", "model": model, "head": head or "auto",
+                   "pitch": pitch}
+        rows, bad = embed_on_ray(files, options, address, jobs)
+        failed += bad
+        if rows:
+            check_space(rows)
+    else:
+        if address or jobs:
+            raise click.UsageError("--address and --jobs go with --engine ray")
+        rows = embed_paths(files, segments=segments, bitrate=bitrate or "16k", model=model, head=head or "auto",
+                           failed=failed, quiet=quiet, pitch=pitch)
     named = set(files)
     total = len(files) + sum(1 for p, _ in failed if p not in named)
     if not rows:
