@@ -167,7 +167,9 @@ def test_signal_in_the_first_second(tmp_path: Path, sig: int, code: int) -> None
 
 def test_sigterm_while_writing_output(tmp_path: Path) -> None:
     src = tmp_path / "long.wav"
-    sf.write(src, music_like(60.0, 44100, 2).T, 44100, subtype="PCM_16")
+    # long enough that the decode is still running when the signal lands, even on a busy machine
+    # (with 60 s it once finished between the check below and the signal: exit 0, not 143)
+    sf.write(src, music_like(180.0, 44100, 2).T, 44100, subtype="PCM_16")
     assert _call(["encode", str(src), "-m", TINY_FREQ, "-q", "-o", str(tmp_path / "long.mzp")])[0] == 0
     out = tmp_path / "out.wav"
     p = subprocess.Popen([sys.executable, "-c", BOOT, "decode", str(tmp_path / "long.mzp"), "-o", str(out), "-q"],
