@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from .transform.packet import (
     CODER,
     LayerParams,
     PacketInts,
+    decode_envelope,
     decode_packet,
     estimate_bits,
 )
@@ -221,6 +223,18 @@ def params_of(fields: dict) -> LayerParams:
     return LayerParams(lay["m"], lay["d"], lay["alpha16"], lay["envelope"], lay["coefficients"], lay["h"])
 
 
+@contextmanager
+def _packet_errors(k: int) -> Iterator[None]:
+    try:
+        yield
+    except FormatError as exc:
+        raise FormatError(f"packet {k}: {exc}") from None
+    except BaseException as exc:  # the range coder's panics derive from BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
+
+
 class TransformDecoder:
     """Packets -> model-rate audio; ``payload(p)`` returns packet p's CRC-checked bytes."""
 
@@ -239,21 +253,28 @@ class TransformDecoder:
         self.n_packets = -(-fields["frames"] // fields["chunk_frames"])
         self._cache: dict[int, tuple[PacketInts, np.ndarray]] = {}
 
+    def _frames_in(self, k: int) -> int:
+        c = self.fields["chunk_frames"]
+        return min(c, self.fields["frames"] - k * c)
+
+    def ints(self, k: int, first_only: bool = False) -> PacketInts:
+        """Packet k's integers (``first_only``: the first coding channel's alone, for search);
+        any failure on the CRC-checked bytes is one FormatError naming the packet."""
+        with _packet_errors(k):
+            return decode_packet(self.payload(k), self._frames_in(k), self.channels, HOP, self.p, self.tables,
+                                 first_only=first_only)
+
+    def envelope(self, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Packet k's first-channel envelope, frame types and bandwidth (:func:`decode_envelope`)."""
+        with _packet_errors(k):
+            return decode_envelope(self.payload(k), self._frames_in(k), HOP, self.p, self.tables)
+
     def packet(self, k: int) -> tuple[PacketInts, np.ndarray]:
         """Packet k's integers and reconstructed coefficients (the last two are cached)."""
         if k not in self._cache:
-            c = self.fields["chunk_frames"]
-            n = min(c, self.fields["frames"] - k * c)
-            data = self.payload(k)
-            try:
-                ints = decode_packet(data, n, self.channels, HOP, self.p, self.tables)
-            except FormatError as exc:
-                raise FormatError(f"packet {k}: {exc}") from None
-            except BaseException as exc:  # the range coder's panics derive from BaseException
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
-            coefs = reconstruct(ints, self.p, k * c, fill=self.fill, fill_net=self.fill_net)
+            ints = self.ints(k)
+            coefs = reconstruct(ints, self.p, k * self.fields["chunk_frames"], fill=self.fill,
+                                fill_net=self.fill_net)
             self._cache[k] = (ints, coefs)
             for old in [j for j in self._cache if j < k - 1]:
                 del self._cache[old]

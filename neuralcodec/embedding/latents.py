@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import FormatError, MuzipError
+from ..errors import MuzipError
 
 LEVEL_DB = 0.75  # one envelope level unit in dB (LEVEL_MIN -160 is -120 dBFS)
 FLOOR_DB = -90.0  # silent bands and bands above the bandwidth read as this level
@@ -72,24 +72,8 @@ def _kbps(r, duration: float) -> float:  # type: ignore[no-untyped-def]
 
 
 def _envelope_frames(r) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from ..transform.codec import HOP
-    from ..transform.packet import decode_envelope
-
     core = r.core
-    fields = core.fields
-    c = fields["chunk_frames"]
-    out = []
-    for k in range(core.n_packets):
-        n = min(c, fields["frames"] - k * c)
-        try:
-            env, _types, _cutoff = decode_envelope(core.payload(k), n, HOP, core.p, core.tables)
-        except FormatError as exc:
-            raise FormatError(f"packet {k}: {exc}") from None
-        except BaseException as exc:  # the range coder's panics derive from BaseException
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
-        out.append(np.maximum(env * core.p.m * LEVEL_DB, FLOOR_DB))
+    out = [np.maximum(core.envelope(k)[0] * core.p.m * LEVEL_DB, FLOOR_DB) for k in range(core.n_packets)]
     if not out:
         raise MuzipError("file holds no frames")
     return np.concatenate(out, axis=0)
@@ -123,29 +107,12 @@ def _coefficient_frames(r) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-
     c = core.fields["chunk_frames"]
     env, chroma = [], []
     for k in range(core.n_packets):
-        ints = _decode(core, k)
+        ints = core.ints(k, first_only=True)
         mid = PacketInts(ints.types, ints.env[:1], ints.prof[:1], ints.q[:1], ints.cutoff)
         coefs = reconstruct(mid, core.p, k * c, fill="none")
         env.append(np.maximum(ints.env[0] * core.p.m * LEVEL_DB, FLOOR_DB))
         chroma.append(chroma_of(coefs[0], ints.types))
     return np.concatenate(env, axis=0), np.concatenate(chroma, axis=0)
-
-
-def _decode(core, k: int):  # type: ignore[no-untyped-def]
-    from ..transform.codec import HOP
-    from ..transform.packet import decode_packet
-
-    fields = core.fields
-    c = fields["chunk_frames"]
-    n = min(c, fields["frames"] - k * c)
-    try:
-        return decode_packet(core.payload(k), n, core.channels, HOP, core.p, core.tables, first_only=True)
-    except FormatError as exc:
-        raise FormatError(f"packet {k}: {exc}") from None
-    except BaseException as exc:  # the range coder's panics derive from BaseException
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise FormatError(f"packet {k} cannot be decoded (corrupted payload)") from None
 
 
 def analysis_frames(audio: np.ndarray, sample_rate: int, kbps: float) -> np.ndarray:
