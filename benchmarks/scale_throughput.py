@@ -36,18 +36,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from batch_speed import run as muzip  # noqa: E402  (one `muzip ... --json` run, timed)
 
 CONFIGS = [("local", 1), ("local", 2), ("ray", 1), ("ray", 2), ("ray-attached", 1), ("ray-attached", 2)]
 
 
-def muzip(args: list[str]) -> tuple[float, dict]:
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "neuralcodec", *args, "-q", "--json"], capture_output=True, text=True,
-                       cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"muzip {' '.join(args)} failed: {r.stderr.strip()}")
-    return wall, json.loads(r.stdout)
 
 
 def engine_args(engine: str, jobs: int) -> list[str]:
