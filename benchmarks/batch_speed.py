@@ -36,6 +36,16 @@ def run(args: list[str]) -> tuple[float, dict]:
     return wall, json.loads(r.stdout)
 
 
+def make_library(clips: list[Path], folder: Path) -> Path:
+    """Copy ``clips`` into ``folder/lib`` in two sub-folders, as a library has; returns the library."""
+    lib = folder / "lib"
+    for i, c in enumerate(clips):
+        d = lib / ("a" if i % 2 else "b")
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(c, d / c.name)
+    return lib
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=8)
@@ -47,11 +57,7 @@ def main() -> None:
         raise SystemExit("needs data/val_clips (benchmarks/make_validation_clips.py)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        lib = Path(tmp) / "lib"
-        for i, c in enumerate(clips):  # two sub-folders, as a library has
-            d = lib / ("a" if i % 2 else "b")
-            d.mkdir(parents=True, exist_ok=True)
-            shutil.copy(c, d / c.name)
+        lib = make_library(clips, Path(tmp))
         for jobs in [int(j) for j in args.jobs.split(",")]:
             for kind in ("encode", "decode"):
                 src = lib if kind == "encode" else Path(tmp) / f"mzp{jobs}"

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from batch_speed import make_library  # noqa: E402
 from batch_speed import run as muzip  # noqa: E402  (one `muzip ... --json` run, timed)
 
 CONFIGS = [("local", 1), ("local", 2), ("ray", 1), ("ray", 2), ("ray-attached", 1), ("ray-attached", 2)]
@@ -161,11 +161,7 @@ def main() -> None:
     outside: dict[tuple[str, str, int], list[float]] = {}
     loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        lib = Path(tmp) / "lib"
-        for i, c in enumerate(clips):  # two sub-folders, as a library has
-            d = lib / ("a" if i % 2 else "b")
-            d.mkdir(parents=True, exist_ok=True)
-            shutil.copy(c, d / c.name)
+        lib = make_library(clips, Path(tmp))
         ray_cli("start", "--head", "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats")
         try:
             for rep in range(args.repeats):
